@@ -1,0 +1,164 @@
+r"""
+xLSTM4Rec
+################################################
+
+Reference:
+    Maximilian Beck et al. "xLSTM: Extended Long Short-Term Memory." NeurIPS 2024.
+
+The item sequence is embedded, passed through a stack of mLSTM/sLSTM blocks from the
+``xlstm`` package (NX-AI), and the hidden state at the last real position scores every item.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.model.loss import BPRLoss
+
+from xlstm import (
+    FeedForwardConfig,
+    mLSTMBlockConfig,
+    mLSTMLayerConfig,
+    sLSTMBlockConfig,
+    sLSTMLayerConfig,
+    xLSTMBlockStackConfig,
+)
+
+from recbole_xlstm.model.backends import build_block_stack, compiled_for_training
+from recbole_xlstm.model.validation import check_xlstm_properties
+
+
+class xLSTM4Rec(SequentialRecommender):
+    r"""xLSTM4Rec applies a stack of xLSTM blocks (Beck et al., 2024) to next-item prediction.
+
+    Blocks are mLSTM (matrix memory, parallelisable) by default; the indices listed in
+    ``slstm_at`` hold sLSTM blocks (scalar memory with recurrent mixing) instead.
+    The sequence is right-padded, and every block is causal, so the state at
+    ``item_seq_len - 1`` never sees padding.
+    """
+
+    check_config = staticmethod(check_xlstm_properties)
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        check_xlstm_properties(config)
+
+        self.hidden_size = config["hidden_size"]
+        self.num_blocks = config["num_blocks"]
+        self.slstm_at = list(config["slstm_at"] or [])
+        self.num_heads = config["num_heads"]
+        self.slstm_num_heads = config["slstm_num_heads"]
+        self.conv1d_kernel_size = config["conv1d_kernel_size"]
+        self.qkv_proj_blocksize = config["qkv_proj_blocksize"]
+        self.mlstm_proj_factor = config["mlstm_proj_factor"]
+        self.slstm_proj_factor = config["slstm_proj_factor"]
+        self.dropout_prob = config["dropout_prob"]
+        self.xlstm_dropout = config["xlstm_dropout"]
+        self.context_length = config["context_length"] or self.max_seq_length
+        self.initializer_range = config["initializer_range"]
+        self.loss_type = config["loss_type"]
+
+        self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
+        self.emb_dropout = nn.Dropout(self.dropout_prob)
+        self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=1e-12)
+
+        self.xlstm, self.backend_used = build_block_stack(
+            self._stack_config,
+            requested=config["xlstm_backend"],
+            device=torch.device(config["device"]),
+            chunk_size=config["mlstm_chunk_size"],
+        )
+
+        # A plain function attribute, not a module: the state_dict keeps the eager stack's keys.
+        self._train_blocks = compiled_for_training(self.xlstm) if config["xlstm_compile"] else None
+
+        if self.loss_type == "BPR":
+            self.loss_fct = BPRLoss()
+        elif self.loss_type == "CE":
+            self.loss_fct = nn.CrossEntropyLoss()
+        else:
+            raise NotImplementedError("Make sure 'loss_type' in ['BPR', 'CE']!")
+
+        # Only the embedding is initialised here: the xLSTM blocks already ran the
+        # package's own reset_parameters() (small/wang init, power-law gate biases).
+        nn.init.normal_(self.item_embedding.weight, mean=0.0, std=self.initializer_range)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    def _stack_config(self, slstm_backend: str) -> xLSTMBlockStackConfig:
+        mlstm_block = None
+        if len(self.slstm_at) < self.num_blocks:
+            mlstm_block = mLSTMBlockConfig(
+                mlstm=mLSTMLayerConfig(
+                    conv1d_kernel_size=self.conv1d_kernel_size,
+                    qkv_proj_blocksize=self.qkv_proj_blocksize,
+                    num_heads=self.num_heads,
+                    proj_factor=self.mlstm_proj_factor,
+                )
+            )
+        slstm_block = None
+        if self.slstm_at:
+            slstm_block = sLSTMBlockConfig(
+                slstm=sLSTMLayerConfig(
+                    backend=slstm_backend,
+                    num_heads=self.slstm_num_heads,
+                    conv1d_kernel_size=self.conv1d_kernel_size,
+                    bias_init="powerlaw_blockdependent",
+                ),
+                feedforward=FeedForwardConfig(proj_factor=self.slstm_proj_factor, act_fn="gelu"),
+            )
+        return xLSTMBlockStackConfig(
+            mlstm_block=mlstm_block,
+            slstm_block=slstm_block,
+            context_length=self.context_length,
+            num_blocks=self.num_blocks,
+            embedding_dim=self.hidden_size,
+            dropout=self.xlstm_dropout,
+            slstm_at=self.slstm_at,
+        )
+
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        item_emb = self.item_embedding(item_seq)
+        hidden = self.LayerNorm(self.emb_dropout(item_emb))
+        hidden = self._run_blocks(hidden)
+        return self.gather_indexes(hidden, item_seq_len - 1)  # [B, H]
+
+    def _run_blocks(self, hidden: torch.Tensor) -> torch.Tensor:
+        # Only training is compiled: evaluation is cheap, and its shapes would force recompiles.
+        if self.training and self._train_blocks is not None:
+            try:
+                return self._train_blocks(hidden)
+            except torch._dynamo.exc.BackendCompilerFailed as error:
+                logging.getLogger().warning(f"torch.compile failed ({error}); training the xLSTM blocks eagerly.")
+                self._train_blocks = None
+        return self.xlstm(hidden)
+
+    def calculate_loss(self, interaction) -> torch.Tensor:
+        item_seq = interaction[self.ITEM_SEQ]
+        item_seq_len = interaction[self.ITEM_SEQ_LEN]
+        seq_output = self.forward(item_seq, item_seq_len)
+        pos_items = interaction[self.POS_ITEM_ID]
+        if self.loss_type == "BPR":
+            neg_items = interaction[self.NEG_ITEM_ID]
+            pos_score = torch.sum(seq_output * self.item_embedding(pos_items), dim=-1)
+            neg_score = torch.sum(seq_output * self.item_embedding(neg_items), dim=-1)
+            return self.loss_fct(pos_score, neg_score)
+        logits = torch.matmul(seq_output, self.item_embedding.weight.transpose(0, 1))
+        return self.loss_fct(logits, pos_items)
+
+    def predict(self, interaction) -> torch.Tensor:
+        item_seq = interaction[self.ITEM_SEQ]
+        item_seq_len = interaction[self.ITEM_SEQ_LEN]
+        test_item = interaction[self.ITEM_ID]
+        seq_output = self.forward(item_seq, item_seq_len)
+        return torch.mul(seq_output, self.item_embedding(test_item)).sum(dim=1)  # [B]
+
+    def full_sort_predict(self, interaction) -> torch.Tensor:
+        item_seq = interaction[self.ITEM_SEQ]
+        item_seq_len = interaction[self.ITEM_SEQ_LEN]
+        seq_output = self.forward(item_seq, item_seq_len)
+        return torch.matmul(seq_output, self.item_embedding.weight.transpose(0, 1))  # [B, n_items]

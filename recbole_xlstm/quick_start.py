@@ -1,0 +1,136 @@
+"""Train and test a model the way RecBole's quick start does, without importing recbole.quick_start
+(RecBole 1.2.1 imports ray there at module level) and with the plugin's Config and registry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import MutableMapping
+from logging import getLogger
+from typing import Any
+
+import torch.distributed as dist
+from recbole.data import create_dataset, data_preparation
+from recbole.data.transform import construct_transform
+from recbole.utils import get_environment, get_flops, init_logger, init_seed, set_color
+
+from recbole_xlstm.config import Config
+from recbole_xlstm.registry import get_model, get_trainer
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The atomic files of a dataset are not where the configuration points."""
+
+
+def check_dataset_files(config: Config) -> None:
+    """Fail with a clear message before RecBole would try to download (a raw URLError offline, a
+    stdin prompt for large files) or load an empty folder."""
+    dataset, data_path = config["dataset"], config["data_path"]
+    suffixes = config["benchmark_filename"] or [None]
+    expected = [
+        os.path.join(data_path, f"{dataset}.{part}.inter" if part else f"{dataset}.inter") for part in suffixes
+    ]
+    missing = [path for path in expected if not os.path.isfile(path)]
+    if missing:
+        raise DatasetNotFoundError(
+            f"Dataset '{dataset}' not found: no {', '.join(missing)}. Put RecBole atomic files "
+            f"({dataset}.inter, optionally .item/.user) in a folder named '{dataset}' and pass its parent as "
+            f"--data_path=... (now '{os.path.dirname(os.path.normpath(data_path))}'). RecBole's own datasets can be "
+            "downloaded from its dataset list and converted with RecBole's conversion tools."
+        )
+
+
+def check_model_properties(config: Config) -> None:
+    """Run the model's own property check, if it has one, before any data is loaded."""
+    check = getattr(config.model_class, "check_config", None)
+    if check is not None:
+        check(config)
+
+
+def run_recbole_xlstm(
+    model: str | None = None,
+    dataset: str | None = None,
+    config_file_list: list[str] | None = None,
+    config_dict: dict[str, Any] | None = None,
+    saved: bool = True,
+    queue: Any = None,
+) -> dict[str, Any]:
+    """Train with validation each epoch, reload the best checkpoint, test; RecBole's result dict."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    check_model_properties(config)
+    check_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    if hasattr(model, "backend_used"):
+        logger.info(set_color("xLSTM backend", "blue") + f": {model.backend_used}")
+    transform = construct_transform(config)
+    flops = get_flops(model, dataset, config["device"], logger, transform)
+    logger.info(set_color("FLOPs", "blue") + f": {flops}")
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+
+    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+
+    result = {
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "saved_model_file": trainer.saved_model_file if saved else None,
+    }
+    if not config["single_spec"]:
+        dist.destroy_process_group()
+    if config["local_rank"] == 0 and queue is not None:
+        queue.put(result)
+    return result
+
+
+def run_recbole_xlstms(rank: int, *args: Any) -> None:
+    """One process of a multi-GPU run (the target of torch.multiprocessing.spawn)."""
+    kwargs = args[-1]
+    if not isinstance(kwargs, MutableMapping):
+        raise ValueError(f"The last argument of run_recbole_xlstms should be a dict, got {type(kwargs)}")
+    kwargs["config_dict"] = dict(kwargs.get("config_dict") or {}, local_rank=rank)
+    run_recbole_xlstm(*args[:3], **kwargs)
+
+
+def run(
+    model: str | None,
+    dataset: str | None,
+    config_file_list: list[str] | None = None,
+    config_dict: dict[str, Any] | None = None,
+    saved: bool = True,
+    nproc: int = 1,
+    world_size: int = -1,
+    ip: str = "localhost",
+    port: str = "5678",
+    group_offset: int = 0,
+) -> dict[str, Any] | None:
+    """One process, or ``nproc`` processes of RecBole's own distributed training (as recbole.quick_start.run)."""
+    if nproc == 1 and world_size <= 0:
+        return run_recbole_xlstm(model, dataset, config_file_list, config_dict, saved)
+    import torch.multiprocessing as mp
+
+    world_size = nproc if world_size == -1 else world_size
+    queue = mp.get_context("spawn").SimpleQueue()
+    config_dict = dict(config_dict or {}, world_size=world_size, ip=ip, port=port, nproc=nproc, offset=group_offset)
+    kwargs = {"config_dict": config_dict, "queue": queue, "saved": saved}
+    mp.spawn(run_recbole_xlstms, args=(model, dataset, config_file_list, kwargs), nprocs=nproc, join=True)
+    return None if queue.empty() else queue.get()

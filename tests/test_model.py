@@ -1,0 +1,119 @@
+"""xLSTM4Rec's forward pass, losses and scoring, on a tiny generated dataset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.data.interaction import Interaction
+from recbole.utils import init_seed
+
+from recbole_xlstm import Config, xLSTM4Rec
+from recbole_xlstm.model.backends import ChunkwiseMLSTM, NATIVE_CHUNKWISE_KERNEL
+
+STACKS = {"mlstm": [], "mixed": [1]}
+
+
+def build(config_dict: dict):
+    config = Config(model="xLSTM4Rec", config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    model = xLSTM4Rec(config, train._dataset)
+    return config, model, train
+
+
+def batch(model: xLSTM4Rec, sequences: list[list[int]], max_len: int, items=None) -> Interaction:
+    seq = torch.zeros(len(sequences), max_len, dtype=torch.long)
+    for row, items_of_user in enumerate(sequences):
+        seq[row, : len(items_of_user)] = torch.tensor(items_of_user)
+    data = {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: torch.tensor([len(s) for s in sequences])}
+    if items is not None:
+        data[model.ITEM_ID] = torch.tensor(items)
+    return Interaction(data)
+
+
+@pytest.mark.parametrize("kind", STACKS)
+def test_next_item_score_ignores_everything_after_the_last_real_position(tiny_config, kind):
+    config, model, _ = build(tiny_config(slstm_at=STACKS[kind], xlstm_compile=False))
+    model.eval()
+    max_len = config["MAX_ITEM_LIST_LENGTH"]
+    history = [3, 7, 2, 9]
+    clean = batch(model, [history], max_len)
+    dirty = batch(model, [history], max_len)
+    dirty[model.ITEM_SEQ][0, len(history):] = torch.randint(1, model.n_items, (max_len - len(history),))
+    with torch.no_grad():
+        expected = model.full_sort_predict(clean)
+        got = model.full_sort_predict(dirty)
+        # and the earlier positions do matter: the test can tell a model that ignores its input
+        other = model.full_sort_predict(batch(model, [[5, 7, 2, 9]], max_len))
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(other, expected)
+
+
+@pytest.mark.parametrize("loss_type", ["CE", "BPR"])
+def test_loss_falls_when_training_a_few_steps(tiny_config, loss_type):
+    overrides = {"loss_type": loss_type, "xlstm_compile": False, "dropout_prob": 0.0}
+    config, model, train = build(tiny_config(**overrides))
+    if loss_type == "BPR":
+        assert config["train_neg_sample_args"]["distribution"] == "uniform"
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    data = next(iter(train))
+    model.train()
+    losses = []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = model.calculate_loss(data)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.parametrize("kind", STACKS)
+def test_full_sort_predict_agrees_with_predict(tiny_config, kind):
+    config, model, _ = build(tiny_config(slstm_at=STACKS[kind], xlstm_compile=False))
+    model.eval()
+    sequences = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]]
+    items = [4, 9, 2]
+    with torch.no_grad():
+        full = model.full_sort_predict(batch(model, sequences, config["MAX_ITEM_LIST_LENGTH"]))
+        single = model.predict(batch(model, sequences, config["MAX_ITEM_LIST_LENGTH"], items=items))
+    assert full.shape == (len(sequences), model.n_items)
+    torch.testing.assert_close(full[torch.arange(len(items)), torch.tensor(items)], single)
+
+
+def test_a_single_user_with_a_single_item_gets_scores(tiny_config):
+    config, model, _ = build(tiny_config(slstm_at=[1], xlstm_compile=False))
+    model.eval()
+    with torch.no_grad():
+        scores = model.full_sort_predict(batch(model, [[7]], config["MAX_ITEM_LIST_LENGTH"]))
+    assert scores.shape == (1, model.n_items)
+    assert torch.isfinite(scores).all()
+
+
+def test_item_padding_row_starts_at_zero_and_blocks_keep_the_package_init(tiny_config):
+    _, model, _ = build(tiny_config(xlstm_compile=False))
+    assert torch.count_nonzero(model.item_embedding.weight[0]) == 0
+    # xlstm's own mLSTM init: forget-gate weights zero, biases on a 3..6 linspace
+    cell = model.xlstm.blocks[0].xlstm.mlstm_cell
+    assert torch.count_nonzero(cell.fgate.weight) == 0
+    assert cell.fgate.bias.min() >= 3.0 and cell.fgate.bias.max() <= 6.0
+
+
+def test_chunkwise_mlstm_kernel_matches_the_parallel_form():
+    from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 50, 16) for _ in range(3))
+    igate, fgate = torch.randn(2, 4, 50, 1), torch.randn(2, 4, 50, 1) + 3.0
+    expected = parallel_stabilized_simple(q, k, v, igate, fgate)
+    got = ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size=16)(q, k, v, igate, fgate)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-3)
+
+
+def test_compiled_training_blocks_give_the_eager_outputs(tiny_config):
+    _, model, _ = build(tiny_config(xlstm_compile=True, xlstm_dropout=0.0))
+    model.train()
+    hidden = torch.randn(3, 10, model.hidden_size)
+    torch.testing.assert_close(model._run_blocks(hidden), model.xlstm(hidden), atol=1e-4, rtol=1e-4)
