@@ -5,54 +5,47 @@ Applied once by ``import recbole_xlstm``.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Callable
+from types import ModuleType
+from typing import Any
 
-from recbole.trainer import Trainer
+import recbole.trainer.trainer as recbole_trainer_module
+import torch
 
-from recbole_xlstm.checkpoint import recbole_checkpoint_loading
-
-_PATCHED = "__recbole_xlstm_safe_load__"
+from recbole_xlstm.checkpoint import load_checkpoint
 
 
-def _loading_checkpoints_safely(method: Callable, checkpoint_file_of: Callable) -> Callable:
-    if getattr(method, _PATCHED, False):
-        return method
-    signature = inspect.signature(method)
+class TorchForRecBoleTrainer:
+    """Stands in for ``torch`` inside recbole/trainer/trainer.py only; everything but save and load
+    is torch itself.
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        with recbole_checkpoint_loading(checkpoint_file_of(self, bound.arguments)):
-            return method(self, *args, **kwargs)
-
-    setattr(wrapper, _PATCHED, True)
-    return wrapper
-
-
-def _evaluated_file(trainer: Trainer, arguments: dict) -> str | None:
-    if not arguments["load_best_model"] or not arguments["eval_data"]:
-        return None
-    return arguments["model_file"] or trainer.saved_model_file
-
-
-def allow_recbole_checkpoints_in_weights_only_load() -> None:
-    """torch >= 2.6 defaults torch.load to weights_only=True, and RecBole 1.2.1's
-    ``Trainer.evaluate(load_best_model=True)`` and ``Trainer.resume_checkpoint`` (recbole/trainer/
-    trainer.py, plain ``torch.load(file, map_location=...)``) then fail on the Config object that
-    RecBole's own ``_save_checkpoint`` stores. Both now load inside ``recbole_checkpoint_loading``:
-    still weights-only, with RecBole's types allowed. On torch < 2.6 this changes nothing.
+    With torch >= 2.6, ``torch.load`` defaults to ``weights_only=True``, and RecBole 1.2.1's
+    checkpoints fail it twice: ``Trainer._save_checkpoint`` writes ``pickle_protocol=4``, whose
+    opcodes (FRAME, STACK_GLOBAL, ...) torch's weights-only unpickler cannot read, and the file holds
+    RecBole's Config and enums. So ``Trainer.evaluate(load_best_model=True)`` and
+    ``Trainer.resume_checkpoint`` break on RecBole's own files. Here checkpoints are written with
+    protocol 2 and read weights-only with exactly RecBole's types allowed (recbole_xlstm.checkpoint).
     """
-    Trainer.evaluate = _loading_checkpoints_safely(Trainer.evaluate, _evaluated_file)
-    Trainer.resume_checkpoint = _loading_checkpoints_safely(
-        Trainer.resume_checkpoint, lambda trainer, arguments: arguments["resume_file"]
-    )
+
+    def __init__(self, torch_module: ModuleType) -> None:
+        self._torch = torch_module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._torch, name)
+
+    def save(self, obj: Any, f: Any, pickle_protocol: int = 2, **kwargs: Any) -> None:
+        self._torch.save(obj, f, pickle_protocol=2, **kwargs)
+
+    def load(self, f: Any, map_location: Any = None, **kwargs: Any) -> Any:
+        return load_checkpoint(f, map_location=map_location)
+
+
+def weights_only_checkpoints_for_recbole_trainer() -> None:
+    if not isinstance(recbole_trainer_module.torch, TorchForRecBoleTrainer):
+        recbole_trainer_module.torch = TorchForRecBoleTrainer(torch)
 
 
 def apply() -> None:
-    allow_recbole_checkpoints_in_weights_only_load()
+    weights_only_checkpoints_for_recbole_trainer()
 
 
-__all__ = ["apply", "allow_recbole_checkpoints_in_weights_only_load"]
+__all__ = ["apply", "TorchForRecBoleTrainer", "weights_only_checkpoints_for_recbole_trainer"]

@@ -55,10 +55,11 @@ def get_model(model_name: str) -> type:
     """The model class named model_name: the plugin's first, then RecBole's."""
     if model_name in PLUGIN_MODELS:
         return getattr(importlib.import_module(PLUGIN_MODELS[model_name]), model_name)
-    try:
-        return recbole.utils.get_model(model_name)
-    except (ValueError, AttributeError):
-        raise _unknown_model(model_name) from None
+    # Checked first: for a name it lacks, RecBole 1.2.1's get_model imports every model package,
+    # and exlib_recommender fails on a missing lightgbm/xgboost before the name is even looked up.
+    if model_name not in recbole_model_names():
+        raise _unknown_model(model_name)
+    return recbole.utils.get_model(model_name)
 
 
 def get_trainer(model_type, model_name: str) -> type:

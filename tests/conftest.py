@@ -73,6 +73,8 @@ def tiny_config_dict(root: Path, **overrides) -> dict:
         "reproducibility": True,
         "log_wandb": False,
         "use_gpu": False,
+        # torch.compile costs ~15 s per new process; tests/test_model.py checks it gives the same outputs
+        "xlstm_compile": False,
     }
     config.update(overrides)
     return config

@@ -7,7 +7,6 @@ import pickle
 
 import pytest
 import torch
-from recbole.config import Config as RecBoleConfig
 from recbole.data import create_dataset, data_preparation
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
@@ -18,7 +17,7 @@ from recbole_xlstm.checkpoint import checkpoint_safe_globals
 
 @pytest.fixture
 def trained(tiny_config):
-    config = Config(model="xLSTM4Rec", config_dict=tiny_config(xlstm_compile=False))
+    config = Config(model="xLSTM4Rec", config_dict=tiny_config())
     init_seed(config["seed"], config["reproducibility"])
     train, valid, test = data_preparation(config, create_dataset(config))
     model = xLSTM4Rec(config, train._dataset)
@@ -27,11 +26,27 @@ def trained(tiny_config):
     return config, trainer, train, test
 
 
-def test_recbole_checkpoint_is_refused_by_plain_weights_only_load(trained):
-    # The failure the compat fix exists for (torch >= 2.6 defaults to weights_only=True).
+def test_recbole_checkpoints_fail_weights_only_load_without_the_fixes(trained, tmp_path):
+    # The failures the compat fix exists for (torch >= 2.6 defaults to weights_only=True).
     _, trainer, _, _ = trained
-    with pytest.raises(pickle.UnpicklingError):
+    state = load_checkpoint(trainer.saved_model_file)
+    as_recbole_writes_it = tmp_path / "protocol4.pth"
+    torch.save(state, as_recbole_writes_it, pickle_protocol=4)  # RecBole 1.2.1's _save_checkpoint
+    with pytest.raises(pickle.UnpicklingError, match="Unsupported operand 149"):
+        torch.load(as_recbole_writes_it, weights_only=True)
+    with pytest.raises(CheckpointError, match="protocol 4"):
+        load_checkpoint(str(as_recbole_writes_it))
+    # protocol 2 (what the fix writes) still needs RecBole's types allowed
+    with pytest.raises(pickle.UnpicklingError, match="recbole_xlstm.config.Config"):
         torch.load(trainer.saved_model_file, weights_only=True)
+
+
+def test_compat_is_in_place_in_recboles_trainer_module():
+    import recbole.trainer.trainer as module
+
+    from recbole_xlstm.compat import TorchForRecBoleTrainer
+
+    assert isinstance(module.torch, TorchForRecBoleTrainer)
 
 
 def test_evaluate_loads_the_best_checkpoint(trained):
@@ -49,7 +64,7 @@ def test_evaluate_loads_the_best_checkpoint(trained):
 def test_resume_checkpoint_restores_epoch_and_weights(trained, tiny_config):
     config, trainer, train, _ = trained
     saved = load_checkpoint(trainer.saved_model_file)
-    assert isinstance(saved["config"], RecBoleConfig) and type(saved["config"]) is RecBoleConfig
+    assert type(saved["config"]) is Config  # the plugin's Config, as the run saved it
     assert saved["config"]["model"] == "xLSTM4Rec"
     fresh = Trainer(config, xLSTM4Rec(config, train._dataset))
     fresh.resume_checkpoint(trainer.saved_model_file)
@@ -85,8 +100,9 @@ def test_checkpoint_carrying_code_is_refused_and_nothing_runs(tmp_path):
     assert not (tmp_path / "pwned.txt").exists()
 
 
-def test_config_cannot_be_called_from_a_checkpoint():
+@pytest.mark.parametrize("name", ["recbole.config.configurator.Config", "recbole_xlstm.config.Config"])
+def test_config_cannot_be_called_from_a_checkpoint(name):
     # Config(config_dict=...) evals strings, so a checkpoint may rebuild a Config, never call one.
-    stand_in = dict((name, obj) for obj, name in checkpoint_safe_globals()[:1])["recbole.config.configurator.Config"]
-    with pytest.raises(pickle.UnpicklingError):
-        stand_in(config_dict={"x": "__import__('os')"})
+    allowed = {entry[1]: entry[0] for entry in checkpoint_safe_globals() if isinstance(entry, tuple)}
+    with pytest.raises(pickle.UnpicklingError, match="refused"):
+        allowed[name](config_dict={"x": "__import__('os')"})

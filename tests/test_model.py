@@ -35,7 +35,7 @@ def batch(model: xLSTM4Rec, sequences: list[list[int]], max_len: int, items=None
 
 @pytest.mark.parametrize("kind", STACKS)
 def test_next_item_score_ignores_everything_after_the_last_real_position(tiny_config, kind):
-    config, model, _ = build(tiny_config(slstm_at=STACKS[kind], xlstm_compile=False))
+    config, model, _ = build(tiny_config(slstm_at=STACKS[kind]))
     model.eval()
     max_len = config["MAX_ITEM_LIST_LENGTH"]
     history = [3, 7, 2, 9]
@@ -53,7 +53,7 @@ def test_next_item_score_ignores_everything_after_the_last_real_position(tiny_co
 
 @pytest.mark.parametrize("loss_type", ["CE", "BPR"])
 def test_loss_falls_when_training_a_few_steps(tiny_config, loss_type):
-    overrides = {"loss_type": loss_type, "xlstm_compile": False, "dropout_prob": 0.0}
+    overrides = {"loss_type": loss_type, "dropout_prob": 0.0}
     config, model, train = build(tiny_config(**overrides))
     if loss_type == "BPR":
         assert config["train_neg_sample_args"]["distribution"] == "uniform"
@@ -72,7 +72,7 @@ def test_loss_falls_when_training_a_few_steps(tiny_config, loss_type):
 
 @pytest.mark.parametrize("kind", STACKS)
 def test_full_sort_predict_agrees_with_predict(tiny_config, kind):
-    config, model, _ = build(tiny_config(slstm_at=STACKS[kind], xlstm_compile=False))
+    config, model, _ = build(tiny_config(slstm_at=STACKS[kind]))
     model.eval()
     sequences = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]]
     items = [4, 9, 2]
@@ -84,7 +84,7 @@ def test_full_sort_predict_agrees_with_predict(tiny_config, kind):
 
 
 def test_a_single_user_with_a_single_item_gets_scores(tiny_config):
-    config, model, _ = build(tiny_config(slstm_at=[1], xlstm_compile=False))
+    config, model, _ = build(tiny_config(slstm_at=[1]))
     model.eval()
     with torch.no_grad():
         scores = model.full_sort_predict(batch(model, [[7]], config["MAX_ITEM_LIST_LENGTH"]))
@@ -93,7 +93,7 @@ def test_a_single_user_with_a_single_item_gets_scores(tiny_config):
 
 
 def test_item_padding_row_starts_at_zero_and_blocks_keep_the_package_init(tiny_config):
-    _, model, _ = build(tiny_config(xlstm_compile=False))
+    _, model, _ = build(tiny_config())
     assert torch.count_nonzero(model.item_embedding.weight[0]) == 0
     # xlstm's own mLSTM init: forget-gate weights zero, biases on a 3..6 linspace
     cell = model.xlstm.blocks[0].xlstm.mlstm_cell

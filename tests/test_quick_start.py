@@ -45,7 +45,7 @@ def test_the_same_seed_gives_the_same_metrics(tiny_config):
 def test_recboles_own_run_recbole_runs_the_plugin_model(tiny_config):
     from recbole.quick_start import run_recbole  # imports ray: keep it inside the test
 
-    result = run_recbole(model="xLSTM4Rec", config_dict=tiny_config(xlstm_compile=False))
+    result = run_recbole(model="xLSTM4Rec", config_dict=tiny_config())
     assert METRICS <= set(result["test_result"])
 
 
