@@ -117,3 +117,14 @@ def test_compiled_training_blocks_give_the_eager_outputs(tiny_config):
     model.train()
     hidden = torch.randn(3, 10, model.hidden_size)
     torch.testing.assert_close(model._run_blocks(hidden), model.xlstm(hidden), atol=1e-4, rtol=1e-4)
+
+
+def test_a_copy_of_the_model_does_not_share_the_compiled_blocks(tiny_config):
+    import copy
+
+    _, model, _ = build(tiny_config(xlstm_compile=True))
+    model._train_blocks = model.xlstm.forward  # as if compiled for this model's own blocks
+    clone = copy.deepcopy(model)
+    assert clone._train_blocks is None and model._train_blocks is not None
+    for mine, theirs in zip(model.state_dict().values(), clone.state_dict().values()):
+        torch.testing.assert_close(mine, theirs)

@@ -78,8 +78,13 @@ def use_mlstm_kernel(stack: nn.Module, kernel: Callable) -> None:
 def compiled_for_training(stack: xLSTMBlockStack) -> Callable:
     """torch.compile of the stack's forward. Inductor fuses the many small element-wise ops of
     the parallel mLSTM; measured here (2-core CPU, batch 256, L=50, hidden 64, 2 mLSTM blocks,
-    torch 2.13) forward+backward went from 763 ms to 231 ms a batch."""
-    return torch.compile(stack.forward)
+    torch 2.13) forward+backward went from 763 ms to 231 ms a batch.
+
+    dynamic=False: an epoch's last, smaller batch would otherwise make dynamo recompile with a
+    dynamic batch size and keep that slower graph for every later batch (an epoch on ml-100k went
+    from 135 s to 175 s). Static graphs cost one compile per distinct batch size: two for training.
+    """
+    return torch.compile(stack.forward, dynamic=False)
 
 
 def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:

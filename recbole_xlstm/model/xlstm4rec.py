@@ -73,8 +73,10 @@ class xLSTM4Rec(SequentialRecommender):
             chunk_size=config["mlstm_chunk_size"],
         )
 
-        # A plain function attribute, not a module: the state_dict keeps the eager stack's keys.
-        self._train_blocks = compiled_for_training(self.xlstm) if config["xlstm_compile"] else None
+        self.xlstm_compile = config["xlstm_compile"]
+        # Compiled on the first training step; a plain function attribute, not a module, so the
+        # state_dict keeps the eager stack's keys.
+        self._train_blocks = None
 
         if self.loss_type == "BPR":
             self.loss_fct = BPRLoss()
@@ -127,14 +129,20 @@ class xLSTM4Rec(SequentialRecommender):
         hidden = self._run_blocks(hidden)
         return self.gather_indexes(hidden, item_seq_len - 1)  # [B, H]
 
+    def __getstate__(self) -> dict:
+        # A copy (RecBole's get_flops deep-copies the model) must compile its own blocks, not call ours.
+        return {**super().__getstate__(), "_train_blocks": None}
+
     def _run_blocks(self, hidden: torch.Tensor) -> torch.Tensor:
         # Only training is compiled: evaluation is cheap, and its shapes would force recompiles.
-        if self.training and self._train_blocks is not None:
+        if self.training and self.xlstm_compile:
+            if self._train_blocks is None:
+                self._train_blocks = compiled_for_training(self.xlstm)
             try:
                 return self._train_blocks(hidden)
             except torch._dynamo.exc.BackendCompilerFailed as error:
                 logging.getLogger().warning(f"torch.compile failed ({error}); training the xLSTM blocks eagerly.")
-                self._train_blocks = None
+                self.xlstm_compile = False
         return self.xlstm(hidden)
 
     def calculate_loss(self, interaction) -> torch.Tensor:
