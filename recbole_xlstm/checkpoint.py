@@ -13,7 +13,7 @@ is mapped to a subclass that can be rebuilt from state but refuses to be called.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import pickle
 from enum import Enum
@@ -39,6 +39,7 @@ def _uncallable(config_class: type) -> type:
     return type(f"Uncallable{config_class.__name__}", (config_class,), {"__init__": refuse, "restores_to": config_class})
 
 
+@functools.cache  # one stand-in class per Config class, so loaded configs share a type
 def _config_classes() -> dict[str, type]:
     """The pickled names of the Config classes a checkpoint may hold, and their stand-ins."""
     from recbole_xlstm.config import Config as PluginConfig
