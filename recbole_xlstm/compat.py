@@ -33,6 +33,7 @@ class TorchForRecBoleTrainer:
         return getattr(self._torch, name)
 
     def save(self, obj: Any, f: Any, pickle_protocol: int = 2, **kwargs: Any) -> None:
+        # RecBole passes pickle_protocol=4; it is overridden on purpose (see the class docstring).
         self._torch.save(obj, f, pickle_protocol=2, **kwargs)
 
     def load(self, f: Any, map_location: Any = None, **kwargs: Any) -> Any:
