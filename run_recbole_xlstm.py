@@ -1,15 +1,26 @@
-"""Train and test xLSTM4Rec (or any RecBole model) with RecBole's log, metrics and checkpoints.
+"""Train and test xLSTM4Rec (or any RecBole model) with RecBole's log, metrics and checkpoints,
+or search its hyperparameters.
 
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k [--config_files="a.yaml b.yaml"] [--key=value ...]
+    python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --tune=hyper.test --num_samples=20
+    python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --tune=hyper.test --tuner=recbole --algo=random
 
-Any other ``--key=value`` is a RecBole property (RecBole's Config reads it from the command line).
+Any other ``--key=value`` is a RecBole property (RecBole's Config reads it from the command line);
+in a search it holds for every trial.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from recbole_xlstm.quick_start import run
+
+TUNE_FLAGS = (
+    "tune", "tuner", "num_samples", "scheduler", "search_alg", "grace_period", "reduction_factor",
+    "cpus_per_trial", "gpus_per_trial", "max_concurrent", "ray_address", "tune_dir", "tune_seed", "algo", "max_evals",
+)
+RUN_FLAGS = ("model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,13 +33,75 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total processes over all machines")
     parser.add_argument("--group_offset", type=int, default=0, help="global rank offset of this machine")
+
+    tune = parser.add_argument_group("hyperparameter search (with --tune=FILE, a file in RecBole's hyper.test format)")
+    tune.add_argument("--tune", type=str, default=None, metavar="FILE", help="search this space instead of one run")
+    tune.add_argument("--tuner", choices=["ray", "recbole"], default="ray",
+                      help="ray: Ray Tune, validation reported every epoch, early stopping (default); "
+                      "recbole: RecBole's HyperTuning (hyperopt), one full run per trial")
+    tune.add_argument("--num_samples", type=int, default=20, help="ray: trials to sample")
+    tune.add_argument("--scheduler", choices=["asha", "fifo"], default="asha", help="ray: trial scheduler")
+    tune.add_argument("--search_alg", choices=["random", "hyperopt"], default="random", help="ray: sampler")
+    tune.add_argument("--grace_period", type=int, default=1, help="ray/asha: epochs before a trial may be stopped")
+    tune.add_argument("--reduction_factor", type=int, default=2, help="ray/asha: keep 1/this at each rung")
+    tune.add_argument("--cpus_per_trial", type=float, default=1.0, help="ray: CPUs per trial (also torch threads)")
+    tune.add_argument("--gpus_per_trial", type=float, default=None,
+                      help="ray: GPU fraction per trial, e.g. 0.25 runs four trials on each GPU "
+                      "(default 0.25 where the cluster has GPUs, else 0)")
+    tune.add_argument("--max_concurrent", type=int, default=0, help="ray: at most this many trials at once (0: no cap)")
+    tune.add_argument("--ray_address", type=str, default=None,
+                      help="ray: join this cluster (default: RAY_ADDRESS, else start a local Ray)")
+    tune.add_argument("--tune_dir", type=str, default=None,
+                      help="where the trial table, best_config.yaml and summary go "
+                      "(default tune_results/<model>-<dataset>-<time>)")
+    tune.add_argument("--tune_seed", type=int, default=2020, help="ray: the sampler's seed")
+    tune.add_argument("--algo", choices=["exhaustive", "random", "bayes"], default="exhaustive",
+                      help="recbole: HyperTuning's algorithm")
+    tune.add_argument("--max_evals", type=int, default=100, help="recbole: trials for random/bayes")
     args, _ = parser.parse_known_args(argv)
     return args
+
+
+def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
+    if args.tuner == "recbole":
+        from recbole_xlstm.recbole_tuning import tune_with_recbole
+
+        summary = tune_with_recbole(
+            args.model, args.dataset, args.tune, config_file_list,
+            algo=args.algo, max_evals=args.max_evals, output_dir=args.tune_dir,
+        )
+        print(f"best on validation: {summary['best_params']} ({summary['best_valid_score']})")
+        print(f"result file and best_config.yaml: {summary['output_dir']}")
+        return summary
+    from recbole_xlstm.tuning import TuneOptions, tune_with_ray
+
+    options = TuneOptions(
+        params_file=os.path.abspath(args.tune),
+        num_samples=args.num_samples,
+        scheduler=args.scheduler,
+        search_alg=args.search_alg,
+        grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        ray_address=args.ray_address,
+        output_dir=args.tune_dir,
+        seed=args.tune_seed,
+    )
+    summary = tune_with_ray(
+        args.model, args.dataset, options, config_file_list, cmd_props_to_drop=TUNE_FLAGS + RUN_FLAGS
+    )
+    print(f"best {summary['valid_metric']} on validation: {summary['best_valid_score']}; test: {summary['test_result']}")
+    print(f"trial table, best_config.yaml and summary: {summary['output_dir']}")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> dict | None:
     args = parse_args(argv)
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
+    if args.tune:
+        return tune(args, config_file_list)
     return run(
         args.model,
         args.dataset,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import MutableMapping
@@ -14,6 +15,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.data.transform import construct_transform
 from recbole.utils import get_environment, get_flops, init_logger, init_seed, set_color
 
+from recbole_xlstm.checkpoint import load_checkpoint
 from recbole_xlstm.config import Config
 from recbole_xlstm.registry import get_model, get_trainer
 
@@ -134,3 +136,74 @@ def run(
     kwargs = {"config_dict": config_dict, "queue": queue, "saved": saved}
     mp.spawn(run_recbole_xlstms, args=(model, dataset, config_file_list, kwargs), nprocs=nproc, join=True)
     return None if queue.empty() else queue.get()
+
+
+def objective_function(
+    config_dict: dict[str, Any] | None = None, config_file_list: list[str] | None = None, saved: bool = True
+) -> dict[str, Any]:
+    """One trial of RecBole's ``HyperTuning``: same signature and return value as
+    ``recbole.quick_start.objective_function``, with the plugin's Config and registry.
+
+    Unlike RecBole's, it does not call ``ray.tune.report`` with the test metrics (that made Ray
+    select on the test set); ``recbole_xlstm.tuning`` is the Ray Tune path.
+    """
+    config = Config(config_dict=config_dict, config_file_list=config_file_list)
+    check_model_properties(config)
+    check_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    # init_logger uses logging.basicConfig, which does nothing while the root logger has handlers:
+    # drop the previous trial's so each trial gets its own log file (as RecBole's objective does)
+    root = getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    init_logger(config)
+    logging.basicConfig(level=logging.ERROR)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+
+
+def load_data_and_model(model_file: str, device: str | None = None) -> tuple:
+    """``recbole.quick_start.load_data_and_model`` with safe loading: (config, model, dataset,
+    train_data, valid_data, test_data), the model in eval mode with the checkpoint's weights.
+
+    ``device`` overrides the device the checkpoint was trained on (default: cuda if available).
+    """
+    import torch
+
+    checkpoint = load_checkpoint(model_file)
+    config = checkpoint["config"]
+    config["device"] = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    model.eval()
+    return config, model, dataset, train_data, valid_data, test_data
+
+
+def evaluate_checkpoint(
+    model_file: str, splits: tuple[str, ...] = ("test",), device: str | None = None
+) -> dict[str, dict[str, float]]:
+    """RecBole's metrics of a saved model on its dataset's ``splits`` ("valid", "test"), data loaded once."""
+    config, model, _, _, valid_data, test_data = load_data_and_model(model_file, device)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    data = {"valid": valid_data, "test": test_data}
+    return {
+        split: {k: float(v) for k, v in trainer.evaluate(data[split], load_best_model=False, show_progress=False).items()}
+        for split in splits
+    }
