@@ -41,7 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       "recbole: RecBole's HyperTuning (hyperopt), one full run per trial")
     tune.add_argument("--num_samples", type=int, default=20, help="ray: trials to sample")
     tune.add_argument("--scheduler", choices=["asha", "fifo"], default="asha", help="ray: trial scheduler")
-    tune.add_argument("--search_alg", choices=["random", "hyperopt"], default="random", help="ray: sampler")
+    tune.add_argument("--search_alg", choices=["random", "grid", "hyperopt"], default="random",
+                      help="ray: random sampling (default); grid: every combination once, choice parameters only, "
+                      "--num_samples does not apply; hyperopt: TPE (needs the hyperopt extra)")
     tune.add_argument("--grace_period", type=int, default=1, help="ray/asha: epochs before a trial may be stopped")
     tune.add_argument("--reduction_factor", type=int, default=2, help="ray/asha: keep 1/this at each rung")
     tune.add_argument("--cpus_per_trial", type=float, default=1.0, help="ray: CPUs per trial (also torch threads)")

@@ -37,7 +37,9 @@ class TuneOptions:
     params_file: str
     num_samples: int = 20
     scheduler: str = "asha"  # "asha" or "fifo" (no early stopping)
-    search_alg: str = "random"  # "random" (Ray's sampler) or "hyperopt" (TPE over RecBole's hyperopt space)
+    # "random" (Ray's sampler), "grid" (every combination of choice-only spaces once; num_samples
+    # does not apply) or "hyperopt" (TPE over RecBole's own hyperopt space)
+    search_alg: str = "random"
     grace_period: int = 1  # epochs every trial gets before ASHA may stop it
     reduction_factor: int = 2
     cpus_per_trial: float = 1.0
@@ -120,8 +122,8 @@ def run_trial(
     try:
         check_model_properties(config)
     except InvalidPropertyError as err:
+        # no report: a result without the metric would make Ray fail the trial
         outcome = {"status": "skipped", "reason": str(err)}
-        report({"skipped": 1, "reason": str(err)})
         Path(trial_dir, FINISHED_FILE).write_text(json.dumps(outcome))
         return outcome
     init_seed(config["seed"], config["reproducibility"])
@@ -203,13 +205,23 @@ def _search_space(options: TuneOptions, params: list[SearchParameter], metric: s
         from ray.tune.search import BasicVariantGenerator
 
         return to_ray_space(params), BasicVariantGenerator(random_state=options.seed)
+    if options.search_alg == "grid":
+        from ray import tune
+
+        ranges = [p.name for p in params if p.kind != "choice"]
+        if ranges:
+            raise HyperSpaceError(
+                f"--search_alg=grid needs choice parameters only; {', '.join(ranges)} "
+                f"{'is a range' if len(ranges) == 1 else 'are ranges'}. Use choice lists, or --search_alg=random."
+            )
+        return {p.name: tune.grid_search(list(p.values)) for p in params}, None
     if options.search_alg == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch
         from recbole.trainer import HyperTuning
 
         space = HyperTuning._build_space_from_file(options.params_file)  # RecBole's own hyperopt space
         return None, HyperOptSearch(space=space, metric=metric, mode=mode, random_state_seed=options.seed)
-    raise ValueError(f"Unknown search_alg {options.search_alg!r}: use random or hyperopt.")
+    raise ValueError(f"Unknown search_alg {options.search_alg!r}: use random, grid or hyperopt.")
 
 
 def _trial_id(result: Any) -> str:
@@ -273,8 +285,9 @@ def tune_with_ray(
     check_search_parameters(params, config)
     data_root, files = _resolve_paths(config, config_file_list)
     # --key=value properties from the command line: the workers do not see this process's argv
-    fixed = {k: v for k, v in config.cmd_config_dict.items() if k not in cmd_props_to_drop}
-    fixed.update(config_dict or {})
+    # (the command line overrides config_dict, as in RecBole's Config)
+    fixed = dict(config_dict or {})
+    fixed.update({k: v for k, v in config.cmd_config_dict.items() if k not in cmd_props_to_drop})
     fixed["data_path"] = data_root
     metric_name = config["valid_metric"].lower()
     mode = "max" if config["valid_metric_bigger"] else "min"
@@ -283,8 +296,9 @@ def tune_with_ray(
     output_dir = Path(
         options.output_dir or Path("tune_results") / f"{config['model']}-{config['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     ).absolute()
+    param_space, search_alg = _search_space(options, params, "valid_score", mode)
+    scheduler = _scheduler(options, max_epochs)
     output_dir.mkdir(parents=True, exist_ok=True)
-
     if not ray.is_initialized():
         address = options.ray_address or os.environ.get("RAY_ADDRESS")
         if address:
@@ -304,15 +318,14 @@ def tune_with_ray(
         config_dict=fixed,
         cpus_per_trial=options.cpus_per_trial,
     )
-    param_space, search_alg = _search_space(options, params, "valid_score", mode)
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(ray_trial, setup=setup), resources),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric="valid_score",
             mode=mode,
-            num_samples=options.num_samples,
-            scheduler=_scheduler(options, max_epochs),
+            num_samples=1 if options.search_alg == "grid" else options.num_samples,
+            scheduler=scheduler,
             search_alg=search_alg,
             max_concurrent_trials=options.max_concurrent or None,
         ),

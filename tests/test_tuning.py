@@ -1,0 +1,176 @@
+"""Hyperparameter search: a trial reports validation every epoch and never touches test; RecBole's
+HyperTuning runs our objective_function unchanged; a Ray Tune search writes its table and best config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from recbole.trainer import HyperTuning
+from recbole.trainer.trainer import Trainer
+
+import recbole_xlstm.tuning as tuning
+from recbole_xlstm import Config
+from recbole_xlstm.hyper_space import HyperSpaceError
+from recbole_xlstm.quick_start import objective_function
+from recbole_xlstm.tuning import FINISHED_FILE, TrialSetup, TuneOptions, run_trial, tune_with_ray
+
+
+@pytest.fixture
+def spy_evaluations(monkeypatch):
+    """Which of the three dataloaders every Trainer.evaluate call read."""
+    splits: dict[int, str] = {}
+    seen: list[str] = []
+    prepare = tuning.data_preparation
+
+    def prepare_and_name(config, dataset):
+        train, valid, test = prepare(config, dataset)
+        splits.update({id(train): "train", id(valid): "valid", id(test): "test"})
+        return train, valid, test
+
+    evaluate = Trainer.evaluate
+
+    def evaluate_and_record(self, eval_data, *args, **kwargs):
+        seen.append(splits.get(id(eval_data), "unknown"))
+        return evaluate(self, eval_data, *args, **kwargs)
+
+    monkeypatch.setattr(tuning, "data_preparation", prepare_and_name)
+    monkeypatch.setattr(Trainer, "evaluate", evaluate_and_record)
+    return seen
+
+
+def _setup(tiny_config, model="xLSTM4Rec", **overrides) -> TrialSetup:
+    config = tiny_config(**{"epochs": 2, **overrides})
+    return TrialSetup(model=model, dataset=config.pop("dataset"), config_file_list=[], config_dict=config)
+
+
+def test_a_trial_reports_validation_each_epoch_and_never_evaluates_test(tiny_config, tmp_path, spy_evaluations):
+    reports = []
+    outcome = run_trial(_setup(tiny_config), {"learning_rate": 0.01}, str(tmp_path), reports.append)
+
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert all(0 <= r["valid_ndcg@10"] <= 1 and r["valid_score"] == r["valid_ndcg@10"] for r in reports)
+    assert not any(key.startswith("test") for r in reports for key in r)
+    assert spy_evaluations == ["valid", "valid"]
+    assert outcome["status"] == "completed"
+    assert os.path.isfile(outcome["checkpoint_file"]) and Path(outcome["checkpoint_file"]).parent == tmp_path
+    assert json.loads((tmp_path / FINISHED_FILE).read_text())["best_valid_score"] == max(
+        r["valid_score"] for r in reports
+    )
+
+
+def test_a_trial_uses_the_sampled_values(tiny_config, tmp_path, monkeypatch):
+    seen = {}
+    real_config = tuning.Config
+
+    def recording_config(*args, **kwargs):
+        config = real_config(*args, **kwargs)
+        seen.update(hidden=config["hidden_size"], lr=config["learning_rate"], device=str(config["device"]))
+        return config
+
+    monkeypatch.setattr(tuning, "Config", recording_config)
+    run_trial(_setup(tiny_config, epochs=1), {"hidden_size": 32, "learning_rate": 0.003}, str(tmp_path), lambda r: None)
+    assert seen == {"hidden": 32, "lr": 0.003, "device": "cpu"}
+
+
+def test_an_impossible_point_is_skipped_with_the_reason(tiny_config, tmp_path):
+    reports = []
+    outcome = run_trial(_setup(tiny_config), {"num_blocks": 1, "slstm_at": [1]}, str(tmp_path), reports.append)
+    assert outcome["status"] == "skipped" and "slstm_at" in outcome["reason"]
+    assert reports == []
+    assert json.loads((tmp_path / FINISHED_FILE).read_text())["status"] == "skipped"
+
+
+def test_a_recbole_baseline_trains_through_the_same_trial(tiny_config, tmp_path, spy_evaluations):
+    reports = []
+    setup = _setup(tiny_config, model="SASRec", n_layers=1, n_heads=2, hidden_size=16, inner_size=32)
+    run_trial(setup, {"learning_rate": 0.01}, str(tmp_path), reports.append)
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert "test" not in spy_evaluations
+
+
+@pytest.mark.parametrize("algo", ["exhaustive", "random", "bayes"])
+def test_recbole_hypertuning_runs_objective_function_unchanged(tiny_config, tmp_path, algo):
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(yaml.safe_dump(dict(tiny_config(), model="xLSTM4Rec")))
+    space = tmp_path / "space.test"
+    space.write_text("learning_rate choice [0.001,0.01]\n")
+
+    tuner = HyperTuning(
+        objective_function, algo=algo, max_evals=2, params_file=str(space), fixed_config_file_list=[str(fixed)]
+    )
+    tuner.run()
+
+    assert len(tuner.params2result) == (2 if algo == "exhaustive" else len(set(tuner.params_list)))
+    assert 1 <= len(tuner.params2result) <= 2 and tuner.best_params["learning_rate"] in (0.001, 0.01)
+    for result in tuner.params2result.values():
+        assert result["model"] == "xLSTM4Rec" and "ndcg@10" in result["test_result"]
+    tuner.export_result(str(tmp_path / "result.txt"))
+    assert f"learning_rate:{tuner.best_params['learning_rate']}" in (tmp_path / "result.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _search(tiny_config, tmp_path, space_text, **options):
+    fixed = tmp_path / "fixed.yaml"
+    config = tiny_config(epochs=2)
+    config.pop("checkpoint_dir")
+    fixed.write_text(yaml.safe_dump(config))
+    space = tmp_path / "space.test"
+    space.write_text(space_text)
+    options = TuneOptions(params_file=str(space), output_dir=str(tmp_path / "out"), **options)
+    # relative paths on purpose: trials run in their own working directories
+    os.chdir(tmp_path)
+    return tune_with_ray("xLSTM4Rec", None, options, [fixed.name], cmd_props_to_drop=())
+
+
+def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny_config, tmp_path):
+    summary = _search(
+        tiny_config, tmp_path, "learning_rate loguniform -6,-4\nnum_blocks choice [1,2]\n", num_samples=2, grace_period=1
+    )
+    out = tmp_path / "out"
+    with open(out / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and {r["status"] for r in rows} <= {"completed", "stopped early"}
+    assert all(1 <= int(r["epochs"]) <= 2 for r in rows)
+    assert "best valid ndcg@10" in rows[0]
+    assert "(best)" in (out / "trials.md").read_text()
+
+    assert summary["num_trials"] == 2 and summary["errors"] == 0
+    assert summary["stopped_early"] == sum(r["status"] == "stopped early" for r in rows)
+    # the best checkpoint, reloaded, scores what the trial reported on validation; test once, after
+    assert summary["best_valid_result"]["ndcg@10"] == pytest.approx(summary["best_valid_score"], abs=1e-4)
+    assert set(summary["test_result"]) == set(summary["best_valid_result"])
+
+    best = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert best["learning_rate"] == pytest.approx(summary["best_params"]["learning_rate"])
+    assert os.path.isabs(best["data_path"]) and "epochs" not in best
+    command = (out / "best_config.yaml").read_text().splitlines()[3]
+    assert command.startswith("# python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=tiny")
+    config = Config(model="xLSTM4Rec", config_file_list=[str(tmp_path / "fixed.yaml"), str(out / "best_config.yaml")])
+    assert config["learning_rate"] == pytest.approx(best["learning_rate"]) and config["num_blocks"] == best["num_blocks"]
+
+
+def test_a_failing_trial_is_reported_and_the_search_goes_on(local_ray, tiny_config, tmp_path):
+    # a learning rate torch's Adam rejects: that trial raises inside its worker
+    summary = _search(tiny_config, tmp_path, "learning_rate choice [-1.0,0.01]\n", search_alg="grid", scheduler="fifo")
+    rows = {float(r["learning_rate"]): r for r in csv.DictReader(open(tmp_path / "out" / "trials.csv"))}
+    assert rows[-1.0]["status"].startswith("error: ") and "learning rate" in rows[-1.0]["status"].lower()
+    assert rows[0.01]["status"] == "completed" and int(rows[0.01]["epochs"]) == 2
+    assert summary["errors"] == 1 and summary["best_params"] == {"learning_rate": 0.01}
+    assert summary["test_result"] is not None
+
+
+def test_grid_search_refuses_ranges(tiny_config, tmp_path):
+    with pytest.raises(HyperSpaceError, match="learning_rate is a range"):
+        _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n", search_alg="grid")
