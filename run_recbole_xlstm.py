@@ -17,8 +17,21 @@ import os
 from recbole_xlstm.quick_start import run
 
 TUNE_FLAGS = (
-    "tune", "tuner", "num_samples", "scheduler", "search_alg", "grace_period", "reduction_factor",
-    "cpus_per_trial", "gpus_per_trial", "max_concurrent", "ray_address", "tune_dir", "tune_seed", "algo", "max_evals",
+    "tune",
+    "tuner",
+    "num_samples",
+    "scheduler",
+    "search_alg",
+    "grace_period",
+    "reduction_factor",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_concurrent",
+    "ray_address",
+    "tune_dir",
+    "tune_seed",
+    "algo",
+    "max_evals",
 )
 RUN_FLAGS = ("model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset")
 
@@ -36,30 +49,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     tune = parser.add_argument_group("hyperparameter search (with --tune=FILE, a file in RecBole's hyper.test format)")
     tune.add_argument("--tune", type=str, default=None, metavar="FILE", help="search this space instead of one run")
-    tune.add_argument("--tuner", choices=["ray", "recbole"], default="ray",
-                      help="ray: Ray Tune, validation reported every epoch, early stopping (default); "
-                      "recbole: RecBole's HyperTuning (hyperopt), one full run per trial")
+    tune.add_argument(
+        "--tuner",
+        choices=["ray", "recbole"],
+        default="ray",
+        help="ray: Ray Tune, validation reported every epoch, early stopping (default); "
+        "recbole: RecBole's HyperTuning (hyperopt), one full run per trial",
+    )
     tune.add_argument("--num_samples", type=int, default=20, help="ray: trials to sample")
     tune.add_argument("--scheduler", choices=["asha", "fifo"], default="asha", help="ray: trial scheduler")
-    tune.add_argument("--search_alg", choices=["random", "grid", "hyperopt"], default="random",
-                      help="ray: random sampling (default); grid: every combination once, choice parameters only, "
-                      "--num_samples does not apply; hyperopt: TPE (needs the hyperopt extra)")
+    tune.add_argument(
+        "--search_alg",
+        choices=["random", "grid", "hyperopt"],
+        default="random",
+        help="ray: random sampling (default); grid: every combination once, choice parameters only, "
+        "--num_samples does not apply; hyperopt: TPE (needs the hyperopt extra)",
+    )
     tune.add_argument("--grace_period", type=int, default=1, help="ray/asha: epochs before a trial may be stopped")
     tune.add_argument("--reduction_factor", type=int, default=2, help="ray/asha: keep 1/this at each rung")
     tune.add_argument("--cpus_per_trial", type=float, default=1.0, help="ray: CPUs per trial (also torch threads)")
-    tune.add_argument("--gpus_per_trial", type=float, default=None,
-                      help="ray: GPU fraction per trial, e.g. 0.25 runs four trials on each GPU "
-                      "(default 0.25 where the cluster has GPUs, else 0)")
+    tune.add_argument(
+        "--gpus_per_trial",
+        type=float,
+        default=None,
+        help="ray: GPU fraction per trial, e.g. 0.25 runs four trials on each GPU "
+        "(default 0.25 where the cluster has GPUs, else 0)",
+    )
     tune.add_argument("--max_concurrent", type=int, default=0, help="ray: at most this many trials at once (0: no cap)")
-    tune.add_argument("--ray_address", type=str, default=None,
-                      help="ray: join this cluster (default: RAY_ADDRESS, else start a local Ray)")
-    tune.add_argument("--tune_dir", type=str, default=None,
-                      help="where the trial table, best_config.yaml and summary go "
-                      "(default tune_results/<model>-<dataset>-<time>)")
+    tune.add_argument(
+        "--ray_address",
+        type=str,
+        default=None,
+        help="ray: join this cluster (default: RAY_ADDRESS, else start a local Ray)",
+    )
+    tune.add_argument(
+        "--tune_dir",
+        type=str,
+        default=None,
+        help="where the trial table, best_config.yaml and summary go (default tune_results/<model>-<dataset>-<time>)",
+    )
     tune.add_argument("--tune_seed", type=int, default=2020, help="ray: the sampler's seed")
-    tune.add_argument("--algo", choices=["exhaustive", "random", "bayes"], default="exhaustive",
-                      help="recbole: HyperTuning's algorithm")
-    tune.add_argument("--max_evals", type=int, default=100, help="recbole: trials for random/bayes")
+    tune.add_argument(
+        "--algo",
+        choices=["exhaustive", "random", "bayes"],
+        default="random",
+        help="recbole: HyperTuning's algorithm (exhaustive: choice parameters only)",
+    )
+    tune.add_argument("--max_evals", type=int, default=20, help="recbole: trials for random/bayes")
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -69,8 +105,13 @@ def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
         from recbole_xlstm.recbole_tuning import tune_with_recbole
 
         summary = tune_with_recbole(
-            args.model, args.dataset, args.tune, config_file_list,
-            algo=args.algo, max_evals=args.max_evals, output_dir=args.tune_dir,
+            args.model,
+            args.dataset,
+            args.tune,
+            config_file_list,
+            algo=args.algo,
+            max_evals=args.max_evals,
+            output_dir=args.tune_dir,
         )
         print(f"best on validation: {summary['best_params']} ({summary['best_valid_score']})")
         print(f"result file and best_config.yaml: {summary['output_dir']}")
@@ -94,7 +135,9 @@ def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
     summary = tune_with_ray(
         args.model, args.dataset, options, config_file_list, cmd_props_to_drop=TUNE_FLAGS + RUN_FLAGS
     )
-    print(f"best {summary['valid_metric']} on validation: {summary['best_valid_score']}; test: {summary['test_result']}")
+    print(
+        f"best {summary['valid_metric']} on validation: {summary['best_valid_score']}; test: {summary['test_result']}"
+    )
     print(f"trial table, best_config.yaml and summary: {summary['output_dir']}")
     return summary
 

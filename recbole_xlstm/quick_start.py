@@ -29,9 +29,7 @@ def check_dataset_files(config: Config) -> None:
     stdin prompt for large files) or load an empty folder."""
     dataset, data_path = config["dataset"], config["data_path"]
     suffixes = config["benchmark_filename"] or [None]
-    expected = [
-        os.path.join(data_path, f"{dataset}.{part}.inter" if part else f"{dataset}.inter") for part in suffixes
-    ]
+    expected = [os.path.join(data_path, f"{dataset}.{part}.inter" if part else f"{dataset}.inter") for part in suffixes]
     missing = [path for path in expected if not os.path.isfile(path)]
     if missing:
         raise DatasetNotFoundError(
@@ -204,6 +202,8 @@ def evaluate_checkpoint(
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     data = {"valid": valid_data, "test": test_data}
     return {
-        split: {k: float(v) for k, v in trainer.evaluate(data[split], load_best_model=False, show_progress=False).items()}
+        split: {
+            k: float(v) for k, v in trainer.evaluate(data[split], load_best_model=False, show_progress=False).items()
+        }
         for split in splits
     }

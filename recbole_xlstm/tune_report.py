@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,27 @@ class TrialRow:
     metric_name: str = "valid_score"
     checkpoint_file: str | None = None
     scores: list[float] = field(default_factory=list)
+
+
+def environment() -> dict[str, Any]:
+    """The machine and versions a search ran with (for the summary)."""
+    import torch
+
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    packages = {}
+    for name in ("recbole", "torch", "xlstm", "mlstm_kernels", "ray", "numpy", "pandas", "hyperopt"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {"python": sys.version.split()[0], "cpu": cpu, "cpu_cores": os.cpu_count(), "gpus": gpus, **packages}
 
 
 def _format(value: Any) -> str:
@@ -91,12 +116,24 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Search: {summary['model']} on {summary['dataset']}",
         "",
-        f"- search space: `{summary['params_file']}`; search: {summary['search_alg']}, scheduler: {summary['scheduler']}, "
-        f"at most {summary['max_epochs']} epochs per trial, resources per trial {summary['resources_per_trial']}",
-        f"- trials: {summary['num_trials']} ({summary['completed']} completed, {summary['stopped_early']} stopped early, "
-        f"{summary['skipped']} skipped, {summary['errors']} failed)",
+        (
+            f"- search space: `{summary['params_file']}`; search: {summary['search_alg']}, "
+            f"scheduler: {summary['scheduler']}, at most {summary['max_epochs']} epochs per trial, "
+            f"resources per trial {summary['resources_per_trial']}"
+        ),
+        (
+            f"- trials: {summary['num_trials']} ({summary['completed']} completed, "
+            f"{summary['stopped_early']} stopped early, {summary['skipped']} skipped, {summary['errors']} failed)"
+        ),
         f"- wall time: search {summary['search_seconds']:.0f} s, in all {summary['total_seconds']:.0f} s",
     ]
+    if summary.get("environment"):
+        env = summary["environment"]
+        machine = f"{env['cpu']} ({env['cpu_cores']} cores)" + (
+            f", GPUs: {', '.join(env['gpus'])}" if env["gpus"] else ""
+        )
+        packages = ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("cpu", "cpu_cores", "gpus") and v)
+        lines.append(f"- machine: {machine}; {packages}")
     if summary["best_params"] is not None:
         lines += [
             f"- best trial {summary['best_trial']}: {summary['best_params']}",

@@ -13,9 +13,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
@@ -25,7 +26,7 @@ from recbole_xlstm.hyper_space import HyperSpaceError, SearchParameter, plain, r
 from recbole_xlstm.model.validation import InvalidPropertyError
 from recbole_xlstm.quick_start import check_dataset_files, check_model_properties, evaluate_checkpoint
 from recbole_xlstm.registry import get_model, get_trainer
-from recbole_xlstm.tune_report import TrialRow, write_search_results
+from recbole_xlstm.tune_report import TrialRow, environment, write_search_results
 
 FINISHED_FILE = "recbole_trial.json"  # written by a trial that ran to its end (not stopped by the scheduler)
 
@@ -294,7 +295,8 @@ def tune_with_ray(
     max_epochs = int(config["epochs"])
 
     output_dir = Path(
-        options.output_dir or Path("tune_results") / f"{config['model']}-{config['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        options.output_dir
+        or Path("tune_results") / f"{config['model']}-{config['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     ).absolute()
     param_space, search_alg = _search_space(options, params, "valid_score", mode)
     scheduler = _scheduler(options, max_epochs)
@@ -370,6 +372,7 @@ def tune_with_ray(
         "fixed_properties": {k: plain(v) for k, v in fixed.items()},
         "config_files": files,
         "output_dir": str(output_dir),
+        "environment": environment(),
     }
     write_search_results(output_dir, rows, summary, bigger=mode == "max")
     return summary

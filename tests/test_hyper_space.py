@@ -21,8 +21,16 @@ MODEL_SHAPING = {"hidden_size", "num_blocks", "slstm_at", "num_heads", "slstm_nu
 
 def test_hyper_test_covers_what_the_search_should_tune():
     names = {p.name for p in read_hyper_file(HYPER_TEST)}
-    assert {"learning_rate", "hidden_size", "num_blocks", "slstm_at", "num_heads", "dropout_prob",
-            "MAX_ITEM_LIST_LENGTH", "weight_decay"} <= names
+    assert {
+        "learning_rate",
+        "hidden_size",
+        "num_blocks",
+        "slstm_at",
+        "num_heads",
+        "dropout_prob",
+        "MAX_ITEM_LIST_LENGTH",
+        "weight_decay",
+    } <= names
 
 
 def test_recbole_hypertuning_reads_the_same_parameters():
@@ -115,3 +123,12 @@ def test_missing_file_and_duplicates(tmp_path):
     space.write_text("hidden_size choice [32]\nhidden_size choice [64]\n")
     with pytest.raises(HyperSpaceError, match="hidden_size listed more than once"):
         read_hyper_file(space)
+
+
+def test_the_baseline_spaces_name_only_properties_of_their_models(tiny_config):
+    spaces = sorted((HYPER_TEST.parent / "benchmarks" / "hyper").glob("*.test"))
+    assert spaces
+    for space in spaces:
+        model = space.stem
+        config = Config(model=model, config_dict=tiny_config())
+        check_search_parameters(read_hyper_file(space), config)

@@ -13,11 +13,10 @@ import yaml
 from recbole.trainer import HyperTuning
 from recbole.trainer.trainer import Trainer
 
-import recbole_xlstm.tuning as tuning
-from recbole_xlstm import Config
+from recbole_xlstm import Config, tuning
 from recbole_xlstm.hyper_space import HyperSpaceError
 from recbole_xlstm.quick_start import objective_function
-from recbole_xlstm.tuning import FINISHED_FILE, TrialSetup, TuneOptions, run_trial, tune_with_ray
+from recbole_xlstm.tuning import FINISHED_FILE, TrialSetup, TuneOptions, run_trial, trial_config, tune_with_ray
 
 
 @pytest.fixture
@@ -125,18 +124,31 @@ def _search(tiny_config, tmp_path, space_text, **options):
     fixed = tmp_path / "fixed.yaml"
     config = tiny_config(epochs=2)
     config.pop("checkpoint_dir")
+    assert Path(config["data_path"]) == tmp_path / "data"
+    config["data_path"] = "data"  # relative on purpose: trials run in their own working directories
     fixed.write_text(yaml.safe_dump(config))
     space = tmp_path / "space.test"
     space.write_text(space_text)
     options = TuneOptions(params_file=str(space), output_dir=str(tmp_path / "out"), **options)
-    # relative paths on purpose: trials run in their own working directories
     os.chdir(tmp_path)
     return tune_with_ray("xLSTM4Rec", None, options, [fixed.name], cmd_props_to_drop=())
 
 
-def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny_config, tmp_path):
+def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny_config, tmp_path, monkeypatch):
+    test_evaluations = []
+    evaluate = tuning.evaluate_checkpoint
+
+    def evaluate_and_count(model_file, splits, *args, **kwargs):
+        test_evaluations.append((model_file, splits))
+        return evaluate(model_file, splits, *args, **kwargs)
+
+    monkeypatch.setattr(tuning, "evaluate_checkpoint", evaluate_and_count)
     summary = _search(
-        tiny_config, tmp_path, "learning_rate loguniform -6,-4\nnum_blocks choice [1,2]\n", num_samples=2, grace_period=1
+        tiny_config,
+        tmp_path,
+        "learning_rate loguniform -6,-4\nnum_blocks choice [1,2]\n",
+        num_samples=2,
+        grace_period=1,
     )
     out = tmp_path / "out"
     with open(out / "trials.csv") as f:
@@ -147,6 +159,8 @@ def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny
     assert "(best)" in (out / "trials.md").read_text()
 
     assert summary["num_trials"] == 2 and summary["errors"] == 0
+    assert summary["resources_per_trial"] == {"cpu": 1.0, "gpu": 0}  # no GPU here, none asked for
+    assert test_evaluations == [(summary["best_checkpoint"], ("valid", "test"))]
     assert summary["stopped_early"] == sum(r["status"] == "stopped early" for r in rows)
     # the best checkpoint, reloaded, scores what the trial reported on validation; test once, after
     assert summary["best_valid_result"]["ndcg@10"] == pytest.approx(summary["best_valid_score"], abs=1e-4)
@@ -158,13 +172,16 @@ def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny
     command = (out / "best_config.yaml").read_text().splitlines()[3]
     assert command.startswith("# python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=tiny")
     config = Config(model="xLSTM4Rec", config_file_list=[str(tmp_path / "fixed.yaml"), str(out / "best_config.yaml")])
-    assert config["learning_rate"] == pytest.approx(best["learning_rate"]) and config["num_blocks"] == best["num_blocks"]
+    assert (
+        config["learning_rate"] == pytest.approx(best["learning_rate"]) and config["num_blocks"] == best["num_blocks"]
+    )
 
 
 def test_a_failing_trial_is_reported_and_the_search_goes_on(local_ray, tiny_config, tmp_path):
     # a learning rate torch's Adam rejects: that trial raises inside its worker
     summary = _search(tiny_config, tmp_path, "learning_rate choice [-1.0,0.01]\n", search_alg="grid", scheduler="fifo")
-    rows = {float(r["learning_rate"]): r for r in csv.DictReader(open(tmp_path / "out" / "trials.csv"))}
+    with open(tmp_path / "out" / "trials.csv") as f:
+        rows = {float(r["learning_rate"]): r for r in csv.DictReader(f)}
     assert rows[-1.0]["status"].startswith("error: ") and "learning rate" in rows[-1.0]["status"].lower()
     assert rows[0.01]["status"] == "completed" and int(rows[0.01]["epochs"]) == 2
     assert summary["errors"] == 1 and summary["best_params"] == {"learning_rate": 0.01}
@@ -174,3 +191,54 @@ def test_a_failing_trial_is_reported_and_the_search_goes_on(local_ray, tiny_conf
 def test_grid_search_refuses_ranges(tiny_config, tmp_path):
     with pytest.raises(HyperSpaceError, match="learning_rate is a range"):
         _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n", search_alg="grid")
+
+
+def test_a_trial_runs_on_the_gpus_ray_gave_it(tiny_config):
+    # RecBole's Config would otherwise set CUDA_VISIBLE_DEVICES to its default gpu_id "0"
+    setup = _setup(tiny_config)
+    assert trial_config(setup, {}, "/trial", [3])["gpu_id"] == "3"
+    assert trial_config(setup, {}, "/trial", [3])["use_gpu"] is True
+    assert trial_config(setup, {}, "/trial", [])["use_gpu"] is False
+
+
+@pytest.mark.parametrize("address, env", [("ray://head:10001", None), (None, "ray://from-env:10001")])
+def test_ray_address_joins_an_existing_cluster(tiny_config, tmp_path, monkeypatch, address, env):
+    import ray
+
+    class Joined(Exception):
+        pass
+
+    def fake_init(**kwargs):
+        raise Joined(kwargs)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    if env:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(Joined) as joined:
+        _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n", ray_address=address)
+    assert joined.value.args[0] == {"address": address or env}
+
+
+def test_the_recbole_tuner_from_the_command_line(tiny_config, tmp_path):
+    import run_recbole_xlstm
+
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(yaml.safe_dump(tiny_config()))
+    space = tmp_path / "space.test"
+    space.write_text("learning_rate choice [0.001,0.01]\n")
+    summary = run_recbole_xlstm.main(
+        [
+            "--dataset=tiny",
+            f"--config_files={fixed}",
+            f"--tune={space}",
+            "--tuner=recbole",
+            f"--tune_dir={tmp_path / 'out'}",
+        ]
+    )
+    assert summary["num_trials"] == 2
+    best = yaml.safe_load((tmp_path / "out" / "best_config.yaml").read_text())
+    assert best == summary["best_params"]
+    assert "Valid result" in (tmp_path / "out" / "hyper_result.txt").read_text()
