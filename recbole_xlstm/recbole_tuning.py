@@ -31,6 +31,12 @@ def tune_with_recbole(
     def objective(config_dict: dict, config_file_list: list[str] | None = None) -> dict:
         return objective_function(dict(config_dict, model=model, dataset=dataset), config_file_list)
 
+    out = Path(output_dir or Path("tune_results") / f"{model}-{dataset}-hyperopt-{time.strftime('%Y%m%d-%H%M%S')}")
+    if (out / "hyper_result.txt").exists():
+        raise FileExistsError(
+            f"{out} already holds a search; its results would be overwritten. "
+            "Pass another --tune_dir, or move that folder away first."
+        )
     started = time.time()
     tuner = HyperTuning(
         objective,
@@ -41,7 +47,6 @@ def tune_with_recbole(
         fixed_config_file_list=config_file_list,
     )
     tuner.run()
-    out = Path(output_dir or Path("tune_results") / f"{model}-{dataset}-hyperopt-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     tuner.export_result(output_file=str(out / "hyper_result.txt"))
     best = {k: plain(v) for k, v in tuner.best_params.items()}

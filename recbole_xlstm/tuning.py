@@ -298,6 +298,11 @@ def tune_with_ray(
         options.output_dir
         or Path("tune_results") / f"{config['model']}-{config['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     ).absolute()
+    if (output_dir / "summary.json").exists() or (output_dir / "ray").exists():
+        raise FileExistsError(
+            f"{output_dir} already holds a search; its results would be overwritten. "
+            "Pass another --tune_dir, or move that folder away first."
+        )
     param_space, search_alg = _search_space(options, params, "valid_score", mode)
     scheduler = _scheduler(options, max_epochs)
     output_dir.mkdir(parents=True, exist_ok=True)

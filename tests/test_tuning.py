@@ -242,3 +242,12 @@ def test_the_recbole_tuner_from_the_command_line(tiny_config, tmp_path):
     best = yaml.safe_load((tmp_path / "out" / "best_config.yaml").read_text())
     assert best == summary["best_params"]
     assert "Valid result" in (tmp_path / "out" / "hyper_result.txt").read_text()
+
+
+def test_a_previous_search_is_never_overwritten(tiny_config, tmp_path):
+    previous = tmp_path / "out"
+    previous.mkdir()
+    (previous / "summary.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="already holds a search"):
+        _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n")
+    assert (previous / "summary.json").read_text() == "{}"
