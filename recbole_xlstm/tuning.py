@@ -289,7 +289,8 @@ def tune_with_ray(
     # (the command line overrides config_dict, as in RecBole's Config)
     fixed = dict(config_dict or {})
     fixed.update({k: v for k, v in config.cmd_config_dict.items() if k not in cmd_props_to_drop})
-    fixed["data_path"] = data_root
+    if "data_path" in config.external_config_dict:
+        fixed["data_path"] = data_root  # else RecBole's default, already absolute, applies in every trial
     metric_name = config["valid_metric"].lower()
     mode = "max" if config["valid_metric_bigger"] else "min"
     max_epochs = int(config["epochs"])
