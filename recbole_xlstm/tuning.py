@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class TrialSetup:
     config_file_list: list[str]
     config_dict: dict[str, Any]
     cpus_per_trial: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _resolve_paths(config: Config, config_file_list: list[str] | None) -> tuple[str, list[str]]:
