@@ -1,8 +1,9 @@
 """The two calls a Ray Tune trial makes, for the Ray versions RecBole users have.
 
-ray 2.6.3 (the newest RecBole 1.2.1 allows) reports through ``ray.air.session``; from ray 2.7 that
-moved to ``ray.train``, and Tune got its own ``ray.tune.report`` / ``ray.tune.get_context`` (the
-``ray.train`` calls inside Tune are deprecated since 2.x and removed in current releases).
+ray 2.6.3 (the newest RecBole 1.2.1 allows) reports through ``ray.air.session``; current Ray's Tune
+documents ``ray.tune.report(metrics)`` and ``ray.tune.get_context().get_trial_dir()``
+(docs.ray.io, tune/api/trainable). Only the 2.6.3 branch is tested so far; the version cut-off
+below is not yet checked against the releases in between.
 """
 
 from __future__ import annotations
