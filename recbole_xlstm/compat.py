@@ -1,17 +1,170 @@
 """Fixes for RecBole 1.2.1 on the libraries it now meets; each names the RecBole code and versions.
 
-Applied once by ``import recbole_xlstm``.
+Applied once by ``import recbole_xlstm``, before any RecBole Config, Dataset or Trainer exists.
+tests/test_compat.py shows, for each fix, that RecBole's unpatched code still breaks on the
+versions named (skipped where the installed version does not break) and that the patched path works.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+import pandas
+import recbole.data.dataset.dataset as recbole_dataset_module
+import recbole.data.dataset.sequential_dataset as recbole_sequential_dataset_module
 import recbole.trainer.trainer as recbole_trainer_module
 import torch
+from recbole.config import Config
+from recbole.utils import FeatureType
 
 from recbole_xlstm.checkpoint import load_checkpoint
+
+# --- numpy 2 -------------------------------------------------------------------------------------
+
+
+def numpy_aliases_for_recbole(config: Config | None = None) -> None:
+    """Replaces ``Config.compatibility_settings`` (recbole/config/configurator.py:625-635, RecBole 1.2.1).
+
+    RecBole's own code still uses numpy's pre-1.24 aliases (``np.float`` in evaluator/metrics.py,
+    data/interaction.py and data/dataset/dataset.py; ``np.long`` in model/layers.py; ``np.str`` in
+    trainer/hyper_tuning.py), so every Config sets them. It reads them from ``np.float_``,
+    ``np.complex_`` and ``np.unicode_``, which numpy 2.0 removed: with numpy >= 2 every Config
+    raises AttributeError. These are the same aliases, taken from names numpy 1.x and 2.x both have.
+    """
+    np.bool = np.bool_
+    np.int = np.int_
+    np.float = np.float64
+    np.complex = np.complex128
+    np.object = np.object_
+    np.str = np.str_
+    np.long = np.int_
+    np.unicode = np.str_
+
+
+# --- pandas copy-on-write (pandas 3; pandas 2.x with mode.copy_on_write) -------------------------
+
+# What pandas warns when a chained in-place call is (pandas 3) or will be (2.2) a no-op.
+CHAINED_INPLACE_WARNING = r".*through chained assignment using an inplace method"
+
+
+def fill_nan_by_assignment(original_fill_nan: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Wraps ``Dataset._fill_nan`` (recbole/data/dataset/dataset.py:648-650, RecBole 1.2.1).
+
+    RecBole fills missing token values with 0 ([PAD]) and missing floats with the column mean by
+    ``feat[field].fillna(..., inplace=True)``. Under copy-on-write (always on in pandas 3)
+    ``feat[field]`` is a copy, so the fill is lost and NaN reaches the model: a user or item missing
+    from the .user/.item file keeps NaN in every feature. Here the same values are filled by
+    assignment first; RecBole's method then runs for the sequence fields, with nothing left to fill.
+    """
+
+    @functools.wraps(original_fill_nan)
+    def _fill_nan(self: Any) -> None:
+        for feat_name in self.feat_name_list:
+            feat = getattr(self, feat_name)
+            for field in feat:
+                if self.field2type[field] == FeatureType.TOKEN:
+                    feat[field] = feat[field].fillna(value=0)
+                elif self.field2type[field] == FeatureType.FLOAT:
+                    feat[field] = feat[field].fillna(value=feat[field].mean())
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=CHAINED_INPLACE_WARNING)
+            original_fill_nan(self)
+
+    _fill_nan.fixed_by_recbole_xlstm = True
+    return _fill_nan
+
+
+class PandasForRecBoleDataset:
+    """Stands in for ``pandas`` inside recbole/data/dataset/dataset.py only; all but read_csv is pandas.
+
+    ``Dataset._load_feat`` (dataset.py:501, RecBole 1.2.1) turns an empty token_seq/float_seq cell
+    into "" with ``df[field].fillna(value="", inplace=True)`` before splitting it. Under
+    copy-on-write (pandas 3) that fill is lost, and ``.split`` on the NaN raises
+    ``AttributeError: 'float' object has no attribute 'split'``: any atomic file with an empty
+    sequence cell (an item without genres, say) cannot be loaded. Here the sequence columns, which
+    RecBole names ``field:token_seq`` / ``field:float_seq`` in the file header, come back filled.
+    """
+
+    SEQUENCE_TYPES = (FeatureType.TOKEN_SEQ.value, FeatureType.FLOAT_SEQ.value)
+
+    def __init__(self, pandas_module: ModuleType) -> None:
+        self._pandas = pandas_module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pandas, name)
+
+    def read_csv(self, *args: Any, **kwargs: Any) -> pandas.DataFrame:
+        frame = self._pandas.read_csv(*args, **kwargs)
+        for column in frame.columns:
+            if str(column).rsplit(":", 1)[-1] in self.SEQUENCE_TYPES:
+                frame[column] = frame[column].fillna(value="")
+        return frame
+
+
+def series_agg_len_per_element(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps the RecBole 1.2.1 methods that take each row's length of a sequence field with
+    ``feat[field].agg(len)``: ``Dataset._remap`` (dataset.py:1217, every token_seq field),
+    ``_normalize`` (712) and ``_discretization`` (792, 809) for float_seq fields, and
+    ``SequentialDataset._benchmark_presets`` (sequential_dataset.py:165, pre-split files).
+
+    pandas < 3 applied a function that cannot aggregate to each element (deprecated in 2.1:
+    "using <built-in function len> in Series.agg cannot aggregate"). pandas 3 calls it on the whole
+    Series, so ``agg(len)`` is the number of rows, and loading any token_seq field fails with
+    "Length of values (1) does not match length of index (N)". While one of these methods runs,
+    ``Series.agg(len)`` is ``Series.map(len)``, which is what RecBole means; every other call to
+    ``agg`` goes to pandas unchanged, and pandas is restored when the method returns. (Dataset
+    loading runs in one thread; another thread calling ``Series.agg(len)`` meanwhile would see the
+    per-element form too.)
+    """
+
+    @functools.wraps(method)
+    def with_per_element_len(self: Any, *args: Any, **kwargs: Any) -> Any:
+        pandas_agg = pandas.Series.agg
+
+        def agg(series: pandas.Series, func: Any = None, *agg_args: Any, **agg_kwargs: Any) -> Any:
+            if func is len and not agg_args and not agg_kwargs:
+                return series.map(len)
+            return pandas_agg(series, func, *agg_args, **agg_kwargs)
+
+        pandas.Series.agg = agg
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            pandas.Series.agg = pandas_agg
+
+    with_per_element_len.fixed_by_recbole_xlstm = True
+    return with_per_element_len
+
+
+SERIES_AGG_LEN_METHODS = (
+    (recbole_dataset_module.Dataset, "_remap"),
+    (recbole_dataset_module.Dataset, "_normalize"),
+    (recbole_dataset_module.Dataset, "_discretization"),
+    (recbole_sequential_dataset_module.SequentialDataset, "_benchmark_presets"),
+)
+
+
+def without_chained_inplace_warning(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps ``Dataset._load_feat``: with PandasForRecBoleDataset its chained fillna (dataset.py:501)
+    has nothing left to fill, but pandas still warns that it "never works"; that warning would
+    claim a bug that is fixed."""
+
+    @functools.wraps(method)
+    def quiet(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=CHAINED_INPLACE_WARNING)
+            return method(self, *args, **kwargs)
+
+    quiet.fixed_by_recbole_xlstm = True
+    return quiet
+
+
+# --- torch >= 2.6 weights-only loading ---------------------------------------------------------
 
 
 class TorchForRecBoleTrainer:
@@ -40,13 +193,45 @@ class TorchForRecBoleTrainer:
         return load_checkpoint(f, map_location=map_location)
 
 
+# --- applying them -----------------------------------------------------------------------------
+
+# RecBole's own functions, before apply() replaced them (tests show they still break).
+ORIGINAL = {
+    "Config.compatibility_settings": Config.compatibility_settings,
+    "Dataset._fill_nan": recbole_dataset_module.Dataset._fill_nan,
+    **{f"{owner.__name__}.{name}": getattr(owner, name) for owner, name in SERIES_AGG_LEN_METHODS},
+}
+
+
 def weights_only_checkpoints_for_recbole_trainer() -> None:
     if not isinstance(recbole_trainer_module.torch, TorchForRecBoleTrainer):
         recbole_trainer_module.torch = TorchForRecBoleTrainer(torch)
 
 
 def apply() -> None:
+    """Idempotent: importing recbole_xlstm twice, or reloading it, patches once."""
+    Config.compatibility_settings = numpy_aliases_for_recbole
+    dataset_class = recbole_dataset_module.Dataset
+    if not getattr(dataset_class._fill_nan, "fixed_by_recbole_xlstm", False):
+        dataset_class._fill_nan = fill_nan_by_assignment(dataset_class._fill_nan)
+    for owner, name in SERIES_AGG_LEN_METHODS:
+        if not getattr(getattr(owner, name), "fixed_by_recbole_xlstm", False):
+            setattr(owner, name, series_agg_len_per_element(getattr(owner, name)))
+    if not isinstance(recbole_dataset_module.pd, PandasForRecBoleDataset):
+        recbole_dataset_module.pd = PandasForRecBoleDataset(pandas)
+    if not getattr(dataset_class._load_feat, "fixed_by_recbole_xlstm", False):
+        dataset_class._load_feat = without_chained_inplace_warning(dataset_class._load_feat)
     weights_only_checkpoints_for_recbole_trainer()
 
 
-__all__ = ["apply", "TorchForRecBoleTrainer", "weights_only_checkpoints_for_recbole_trainer"]
+__all__ = [
+    "ORIGINAL",
+    "PandasForRecBoleDataset",
+    "TorchForRecBoleTrainer",
+    "apply",
+    "fill_nan_by_assignment",
+    "numpy_aliases_for_recbole",
+    "series_agg_len_per_element",
+    "weights_only_checkpoints_for_recbole_trainer",
+    "without_chained_inplace_warning",
+]
