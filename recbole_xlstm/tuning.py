@@ -178,10 +178,10 @@ def ray_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     import ray
     import torch
 
-    from recbole_xlstm import ray_session
+    from recbole_xlstm import ray_versions
 
     torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
-    run_trial(setup, params, ray_session.trial_dir(), ray_session.report, gpu_ids=ray.get_gpu_ids())
+    run_trial(setup, params, ray_versions.trial_dir(), ray_versions.report, gpu_ids=ray.get_gpu_ids())
 
 
 def _scheduler(options: TuneOptions, max_epochs: int):
@@ -227,16 +227,16 @@ def _search_space(options: TuneOptions, params: list[SearchParameter], metric: s
 def _trial_id(result: Any) -> str:
     if result.metrics and result.metrics.get("trial_id"):
         return str(result.metrics["trial_id"])
-    match = re.search(r"_([0-9a-f]{5}_\d{5})_", os.path.basename(str(result.log_dir or "")))
-    return match.group(1) if match else str(result.log_dir)
+    match = re.search(r"_([0-9a-f]{5}_\d{5})_", os.path.basename(str(result.path or "")))
+    return match.group(1) if match else str(result.path)
 
 
 def _row(result: Any, param_names: list[str], metric_name: str, max_epochs: int) -> TrialRow:
     metrics = dict(result.metrics or {})
     finished = {}
-    log_dir = str(result.log_dir) if result.log_dir else ""
-    if log_dir and os.path.isfile(os.path.join(log_dir, FINISHED_FILE)):
-        finished = json.loads(Path(log_dir, FINISHED_FILE).read_text())
+    trial_path = str(result.path) if result.path else ""  # Result.log_dir is gone in current Ray
+    if trial_path and os.path.isfile(os.path.join(trial_path, FINISHED_FILE)):
+        finished = json.loads(Path(trial_path, FINISHED_FILE).read_text())
     history = result.metrics_dataframe
     scores = [] if history is None or "valid_score" not in history else history["valid_score"].dropna().tolist()
     if result.error is not None:
@@ -275,8 +275,17 @@ def tune_with_ray(
 ) -> dict[str, Any]:
     """Search, then evaluate the best trial's best checkpoint on test once. Returns the summary
     also written to ``<output_dir>/summary.json``."""
-    import ray
-    from ray import air, tune
+    try:
+        import ray
+        from ray import tune
+    except ModuleNotFoundError as error:
+        from recbole_xlstm import INSTALL_HINT
+
+        raise ModuleNotFoundError(
+            f"Ray Tune is not installed, and --tuner=ray needs it. {INSTALL_HINT} Or tune with --tuner=recbole."
+        ) from error
+
+    from recbole_xlstm import ray_versions
 
     started = time.time()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
@@ -336,12 +345,7 @@ def tune_with_ray(
             search_alg=search_alg,
             max_concurrent_trials=options.max_concurrent or None,
         ),
-        run_config=air.RunConfig(
-            name="ray",
-            storage_path=str(output_dir),
-            verbose=1,
-            failure_config=air.FailureConfig(max_failures=0, fail_fast=False),
-        ),
+        run_config=ray_versions.run_config(name="ray", storage_path=str(output_dir)),
     )
     grid = tuner.fit()
     rows = [_row(result, [p.name for p in params], metric_name, max_epochs) for result in grid]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 from recbole.trainer import HyperTuning
 from recbole.trainer.trainer import Trainer
 
@@ -251,3 +253,24 @@ def test_a_previous_search_is_never_overwritten(tiny_config, tmp_path):
     with pytest.raises(FileExistsError, match="already holds a search"):
         _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n")
     assert (previous / "summary.json").read_text() == "{}"
+
+
+def test_ray_versions_uses_the_api_of_the_installed_ray():
+    import ray
+
+    from recbole_xlstm import ray_versions
+
+    current = Version(ray.__version__) >= Version("2.50")
+    assert ray_versions.TUNE_HAS_OWN_SESSION is current
+    run_config = ray_versions.run_config(name="ray", storage_path="/results")
+    assert type(run_config).__module__.startswith("ray.tune" if current else "ray.air")
+    assert (run_config.name, run_config.storage_path) == ("ray", "/results")
+    assert run_config.failure_config.max_failures == 0 and run_config.failure_config.fail_fast is False
+
+
+def test_without_ray_the_tuner_says_how_to_install_it(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(
+        ModuleNotFoundError, match=r"Ray Tune is not installed.*\[pinned\].*\[modern\].*--tuner=recbole"
+    ):
+        _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n")
