@@ -4,7 +4,29 @@
 models with RecBole, so ``recbole.utils.get_model('xLSTM4Rec')`` and RecBole's own Config work.
 """
 
-from recbole_xlstm import compat
+import warnings
+
+RECBOLE_VERSION = "1.2.1"  # the RecBole whose code recbole_xlstm.compat patches
+INSTALL_HINT = (
+    "From the recbole-xlstm checkout: with Python <= 3.11 and RecBole's own pins, "
+    "pip install -e '.[pinned]'; with Python 3.12+ or numpy 2 / current Ray, "
+    f"pip install -e '.[modern]' && pip install --no-deps recbole=={RECBOLE_VERSION} (README: Set up)."
+)
+
+try:
+    import recbole
+except ModuleNotFoundError as error:
+    raise ModuleNotFoundError(
+        f"recbole-xlstm needs RecBole {RECBOLE_VERSION}, which is not installed. {INSTALL_HINT}"
+    ) from error
+if recbole.__version__ != RECBOLE_VERSION:
+    warnings.warn(
+        f"recbole-xlstm's compatibility fixes are written for RecBole {RECBOLE_VERSION}; RecBole "
+        f"{recbole.__version__} is installed. {INSTALL_HINT}",
+        stacklevel=2,
+    )
+
+from recbole_xlstm import compat  # noqa: E402
 
 compat.apply()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import recbole.utils
 from recbole.model.sequential_recommender import SASRec
@@ -40,3 +42,12 @@ def test_wrong_case_suggests_the_right_name():
 def test_config_with_unknown_model_raises_the_clear_error():
     with pytest.raises(UnknownModelError, match="Unknown model 'SASrec'.*Did you mean SASRec"):
         Config(model="SASrec", dataset="ml-100k")
+
+
+def test_without_recbole_the_import_says_how_to_install_it(monkeypatch):
+    import importlib
+
+    monkeypatch.setitem(sys.modules, "recbole", None)  # as if RecBole were not installed
+    monkeypatch.delitem(sys.modules, "recbole_xlstm")
+    with pytest.raises(ModuleNotFoundError, match=r"needs RecBole 1\.2\.1.*\[pinned\].*--no-deps recbole==1\.2\.1"):
+        importlib.import_module("recbole_xlstm")
