@@ -35,6 +35,10 @@ def numpy_aliases_for_recbole(config: Config | None = None) -> None:
     trainer/hyper_tuning.py), so every Config sets them. It reads them from ``np.float_``,
     ``np.complex_`` and ``np.unicode_``, which numpy 2.0 removed: with numpy >= 2 every Config
     raises AttributeError. These are the same aliases, taken from names numpy 1.x and 2.x both have.
+
+    apply() also sets them once at import: a Config restored from a checkpoint is unpickled, not
+    constructed, so in a new process (``load_data_and_model``) RecBole's metrics would otherwise
+    meet ``np.float`` unset; numpy >= 1.24 no longer has it.
     """
     np.bool = np.bool_
     np.int = np.int_
@@ -211,6 +215,7 @@ def weights_only_checkpoints_for_recbole_trainer() -> None:
 def apply() -> None:
     """Idempotent: importing recbole_xlstm twice, or reloading it, patches once."""
     Config.compatibility_settings = numpy_aliases_for_recbole
+    numpy_aliases_for_recbole()
     dataset_class = recbole_dataset_module.Dataset
     if not getattr(dataset_class._fill_nan, "fixed_by_recbole_xlstm", False):
         dataset_class._fill_nan = fill_nan_by_assignment(dataset_class._fill_nan)

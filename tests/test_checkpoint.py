@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +17,9 @@ from recbole.utils import init_seed
 
 from recbole_xlstm import CheckpointError, Config, load_checkpoint, xLSTM4Rec
 from recbole_xlstm.checkpoint import checkpoint_safe_globals
+from recbole_xlstm.quick_start import evaluate_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -73,10 +80,33 @@ def test_resume_checkpoint_restores_epoch_and_weights(trained, tiny_config):
         torch.testing.assert_close(fresh.model.state_dict()[key], value)
 
 
+def test_a_checkpoint_evaluates_in_a_new_process(trained, tmp_path):
+    # The Config comes back unpickled, never constructed: RecBole's metrics then need the numpy
+    # aliases that import recbole_xlstm sets (np.float is gone since numpy 1.24).
+    _, trainer, _, _ = trained
+    code = (
+        "import json, sys; from recbole_xlstm.quick_start import evaluate_checkpoint; "
+        "print(json.dumps(evaluate_checkpoint(sys.argv[1], ('test',))['test']))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-c", code, trainer.saved_model_file],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    in_new_process = json.loads(done.stdout.strip().splitlines()[-1])
+    assert in_new_process == pytest.approx(evaluate_checkpoint(trainer.saved_model_file, ("test",))["test"])
+
+
 def test_corrupt_checkpoint_names_the_file(trained, tmp_path):
     _, trainer, _, test = trained
     broken = tmp_path / "broken.pth"
-    broken.write_bytes(open(trainer.saved_model_file, "rb").read()[:1000])
+    broken.write_bytes(Path(trainer.saved_model_file).read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="broken.pth' could not be loaded safely"):
         trainer.evaluate(test, load_best_model=True, model_file=str(broken))
 
