@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections import OrderedDict
+from collections.abc import Mapping, MutableMapping
 from logging import getLogger
 from typing import Any
 
@@ -18,6 +19,12 @@ from recbole.utils import get_environment, get_flops, init_logger, init_seed, se
 from recbole_xlstm.checkpoint import load_checkpoint
 from recbole_xlstm.config import Config
 from recbole_xlstm.registry import get_model, get_trainer
+
+
+def plain_floats(result: Mapping[str, Any] | None) -> OrderedDict | None:
+    """RecBole's metrics as Python floats: under numpy 2 its np.float64 values would print as
+    ``np.float64(0.1156)`` in the log's "best valid" and "test result" lines."""
+    return None if result is None else OrderedDict((name, float(value)) for name, value in result.items())
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -83,6 +90,7 @@ def run_recbole_xlstm(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    best_valid_result, test_result = plain_floats(best_valid_result), plain_floats(test_result)
 
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
@@ -163,6 +171,7 @@ def objective_function(
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
     test_result = trainer.evaluate(test_data, load_best_model=saved)
+    best_valid_result, test_result = plain_floats(best_valid_result), plain_floats(test_result)
     return {
         "model": config["model"],
         "best_valid_score": best_valid_score,

@@ -33,6 +33,9 @@ def test_run_script_trains_selects_the_best_epoch_and_tests(tiny_config, tmp_pat
     checkpoint = Path(result["saved_model_file"])
     assert checkpoint.is_file() and checkpoint.parent == Path(config["checkpoint_dir"])
     assert list(Path("log").rglob("xLSTM4Rec-*.log")), "RecBole's log file was not written"
+    # the log's "test result" line prints this dict: plain numbers, not np.float64(...) under numpy 2
+    assert all(type(value) is float for value in result["test_result"].values())
+    assert "np.float64" not in str(result["test_result"])
 
 
 def test_the_same_seed_gives_the_same_metrics(tiny_config):
@@ -62,7 +65,13 @@ def test_missing_dataset_fails_fast_with_the_path_and_no_prompt(tiny_root, tmp_p
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
-        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
     )
     assert done.returncode != 0
     assert "DatasetNotFoundError: Dataset 'ml-1m' not found" in done.stderr
@@ -87,7 +96,15 @@ def test_multi_gpu_flags_reach_recboles_distributed_spawn(monkeypatch):
 
     monkeypatch.setattr(mp, "spawn", fake_spawn)
     run_recbole_xlstm.main(
-        ["--model=xLSTM4Rec", "--dataset=ml-100k", "--nproc=2", "--world_size=4", "--ip=10.0.0.1", "--port=6000", "--group_offset=2"]
+        [
+            "--model=xLSTM4Rec",
+            "--dataset=ml-100k",
+            "--nproc=2",
+            "--world_size=4",
+            "--ip=10.0.0.1",
+            "--port=6000",
+            "--group_offset=2",
+        ]
     )
     assert calls["fn"] is quick_start.run_recbole_xlstms and calls["nprocs"] == 2 and calls["join"]
     model, dataset, files, kwargs = calls["args"]
