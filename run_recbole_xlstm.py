@@ -4,6 +4,9 @@ or search its hyperparameters.
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k [--config_files="a.yaml b.yaml"] [--key=value ...]
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --tune=hyper.test --num_samples=20
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --tune=hyper.test --tuner=recbole --algo=random
+    python run_recbole_xlstm.py --recommend --checkpoint=saved/xLSTM4Rec-....pth --user=196 --topk=10
+    python run_recbole_xlstm.py --recommend --checkpoint=saved/xLSTM4Rec-....pth --history=50,172,133
+    python run_recbole_xlstm.py --recommend --checkpoint=saved/xLSTM4Rec-....pth --users=all --output=top10.csv
 
 Any other ``--key=value`` is a RecBole property (RecBole's Config reads it from the command line);
 in a search it holds for every trial.
@@ -37,7 +40,10 @@ RUN_FLAGS = ("model", "dataset", "config_files", "nproc", "ip", "port", "world_s
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # no abbreviations: RecBole reads its own --key=value properties from the same command line
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--model", "-m", type=str, default="xLSTM4Rec", help="model name")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
     parser.add_argument("--config_files", type=str, default=None, help="config files, separated by spaces")
@@ -96,8 +102,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="recbole: HyperTuning's algorithm (exhaustive: choice parameters only)",
     )
     tune.add_argument("--max_evals", type=int, default=20, help="recbole: trials for random/bayes")
+    rec = parser.add_argument_group("recommendations from a checkpoint (with --recommend)")
+    rec.add_argument("--recommend", action="store_true", help="print top-k next items instead of training")
+    rec.add_argument("--checkpoint", type=str, default=None, help="a checkpoint this script (or RecBole) saved")
+    rec.add_argument("--user", type=str, default=None, help="a user id of the dataset (as in its .inter file)")
+    rec.add_argument("--history", type=str, default=None, help="item ids, oldest first, separated by commas")
+    rec.add_argument("--users", type=str, default=None, help="'all' or user ids separated by commas: write --output")
+    rec.add_argument("--output", type=str, default=None, help="with --users: the CSV file to write")
+    # a string: RecBole's own topk property (a list, e.g. --topk="[5,10]") shares the flag when training
+    rec.add_argument("--topk", type=str, default="10", help="how many items")
+    rec.add_argument("--include_seen", action="store_true", help="also rank the items of the history")
+    rec.add_argument("--data_path", type=str, default=None, help="where the dataset's folder is now, if it moved")
+    rec.add_argument("--device", type=str, default=None, help="cpu or cuda (default: cuda where available)")
     args, _ = parser.parse_known_args(argv)
+    args.parser = parser
     return args
+
+
+def recommend(args: argparse.Namespace) -> list:
+    from recbole_xlstm.checkpoint import CheckpointError
+    from recbole_xlstm.quick_start import DatasetNotFoundError
+    from recbole_xlstm.recommend import Recommender, UnknownItemError
+
+    parser = args.parser
+    asked = [name for name in ("user", "history", "users") if getattr(args, name) is not None]
+    if not args.checkpoint:
+        parser.error("--recommend needs --checkpoint=FILE (a .pth file under saved/)")
+    if len(asked) != 1:
+        parser.error("--recommend needs exactly one of --user=ID, --history=ID,ID,... or --users=all|ID,ID,...")
+    if args.users is not None and not args.output:
+        parser.error("--users writes a CSV: add --output=FILE.csv")
+    if not args.topk.isdigit() or int(args.topk) < 1:
+        parser.error(f"--topk must be a whole number of at least 1, not {args.topk!r}")
+    topk = int(args.topk)
+    try:
+        recommender = Recommender.from_checkpoint(args.checkpoint, data_path=args.data_path, device=args.device)
+        exclude_seen = not args.include_seen
+        if args.users is not None:
+            users = None if args.users == "all" else [u.strip() for u in args.users.split(",") if u.strip()]
+            written = recommender.write_csv(args.output, users, topk=topk, exclude_seen=exclude_seen)
+            print(f"top {topk} for {written} users: {args.output}")
+            return []
+        if args.user is not None:
+            result = recommender.for_user(args.user, topk=topk, exclude_seen=exclude_seen)
+        else:
+            items = [item.strip() for item in args.history.replace(" ", ",").split(",") if item.strip()]
+            result = recommender.for_history(items, topk=topk, exclude_seen=exclude_seen)
+    except (CheckpointError, DatasetNotFoundError, UnknownItemError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print(result.table())
+    return [result]
 
 
 def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
@@ -144,6 +198,8 @@ def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict | None:
     args = parse_args(argv)
+    if args.recommend:
+        return recommend(args)
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     if args.tune:
         return tune(args, config_file_list)

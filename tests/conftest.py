@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import recbole_xlstm  # noqa: F401  (registers the plugin and applies the compat fixes)
 
@@ -86,3 +88,40 @@ def tiny_config(tiny_root):
         return tiny_config_dict(tiny_root, **overrides)
 
     return make
+
+
+def _cli_args(config: dict) -> list[str]:
+    skip = {"load_col", "topk", "metrics"}  # structured values are set through a file
+    return [f"--{key}={value}" for key, value in config.items() if key not in skip]
+
+
+def train_with_the_run_script(folder: Path, model: str = "xLSTM4Rec", **overrides) -> tuple[str, torch.nn.Module, Path]:
+    """Runs run_recbole_xlstm.py's main as a user would; returns the checkpoint it saved, the model
+    that wrote it (holding the best epoch's weights after the test evaluation), and the data root."""
+    root = write_tiny_dataset(folder / "data")
+    config = tiny_config_dict(root, **overrides)
+    exp = folder / "exp.yaml"
+    exp.write_text("load_col: {inter: [user_id, item_id, timestamp]}\ntopk: [10]\nmetrics: [Recall, NDCG]\n")
+    argv = [f"--model={model}", f"--config_files={exp}", *_cli_args(config)]
+    from recbole.trainer import Trainer
+
+    import run_recbole_xlstm
+
+    trainers: list[Trainer] = []
+    init = Trainer.__init__
+
+    def record(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        trainers.append(self)
+
+    saved_argv, saved_cwd = sys.argv, os.getcwd()
+    Trainer.__init__ = record
+    try:
+        os.chdir(folder)
+        sys.argv = ["run_recbole_xlstm.py", *argv]  # RecBole's Config reads the command line itself
+        result = run_recbole_xlstm.main(argv)
+    finally:
+        Trainer.__init__ = init
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+    return result["saved_model_file"], trainers[-1].model, root

@@ -169,4 +169,23 @@ class xLSTM4Rec(SequentialRecommender):
         item_seq = interaction[self.ITEM_SEQ]
         item_seq_len = interaction[self.ITEM_SEQ_LEN]
         seq_output = self.forward(item_seq, item_seq_len)
-        return torch.matmul(seq_output, self.item_embedding.weight.transpose(0, 1))  # [B, n_items]
+        return self.score_all_items(seq_output)
+
+    def score_all_items(self, seq_output: torch.Tensor) -> torch.Tensor:
+        """[B, H] sequence outputs -> [B, n_items] logits."""
+        return torch.matmul(seq_output, self.item_embedding.weight.transpose(0, 1))
+
+    @torch.no_grad()
+    def step(self, items: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """One more interaction per sequence, in the blocks' recurrent form: O(1) in the history's
+        length, where ``forward`` re-reads all of it.
+
+        ``items`` [B] are the next item ids; ``state`` is what the previous call returned (None for
+        an empty history). Returns the sequence output [B, H] after these items, the one
+        ``forward`` gives at the last position of the same history (tests/test_streaming.py checks
+        this to a tolerance), and the new state. For histories longer than MAX_ITEM_LIST_LENGTH,
+        ``forward`` sees only the last MAX_ITEM_LIST_LENGTH items and the state keeps all of them.
+        """
+        hidden = self.LayerNorm(self.emb_dropout(self.item_embedding(items.unsqueeze(1))))
+        hidden, state = self.xlstm.step(hidden, state)
+        return hidden[:, 0], state
