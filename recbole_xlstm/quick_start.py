@@ -76,8 +76,7 @@ def run_recbole_xlstm(
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = build_model(config, train_data._dataset, seed_offset=config["local_rank"])
     logger.info(model)
     if hasattr(model, "backend_used"):
         logger.info(set_color("xLSTM backend", "blue") + f": {model.backend_used}")
@@ -166,8 +165,7 @@ def objective_function(
     logging.basicConfig(level=logging.ERROR)
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = build_model(config, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
     test_result = trainer.evaluate(test_data, load_best_model=saved)
@@ -181,25 +179,43 @@ def objective_function(
     }
 
 
+def build_model(config: Config, train_dataset: Any, checkpoint: dict | None = None, seed_offset: int = 0) -> Any:
+    """The model as RecBole's quick start builds it: seeded, on ``config["device"]``; with a
+    checkpoint's weights, and in eval mode, when one is given."""
+    init_seed(config["seed"] + seed_offset, config["reproducibility"])
+    model = get_model(config["model"])(config, train_dataset).to(config["device"])
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["state_dict"])
+        model.load_other_parameter(checkpoint.get("other_parameter"))
+        model.eval()
+    return model
+
+
+def checkpoint_and_config(model_file: str, device: str | None = None, data_path: str | None = None) -> tuple:
+    """(checkpoint, its Config) loaded weights-only, the Config set to run on ``device`` (default:
+    cuda if available) and, when given, to read the dataset from ``data_path`` (the folder holding
+    the dataset's folder) instead of where training read it."""
+    import torch
+
+    checkpoint = load_checkpoint(model_file)
+    config = checkpoint["config"]
+    if data_path is not None:
+        config["data_path"] = os.path.join(data_path, config["dataset"])
+    config["device"] = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return checkpoint, config
+
+
 def load_data_and_model(model_file: str, device: str | None = None) -> tuple:
     """``recbole.quick_start.load_data_and_model`` with safe loading: (config, model, dataset,
     train_data, valid_data, test_data), the model in eval mode with the checkpoint's weights.
 
     ``device`` overrides the device the checkpoint was trained on (default: cuda if available).
     """
-    import torch
-
-    checkpoint = load_checkpoint(model_file)
-    config = checkpoint["config"]
-    config["device"] = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    checkpoint, config = checkpoint_and_config(model_file, device)
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.load_other_parameter(checkpoint.get("other_parameter"))
-    model.eval()
+    model = build_model(config, train_data._dataset, checkpoint)
     return config, model, dataset, train_data, valid_data, test_data
 
 

@@ -23,9 +23,7 @@ from recbole.data import create_dataset
 from recbole.data.interaction import Interaction
 from recbole.utils import init_seed
 
-from recbole_xlstm.checkpoint import load_checkpoint
-from recbole_xlstm.quick_start import DatasetNotFoundError, check_dataset_files
-from recbole_xlstm.registry import get_model
+from recbole_xlstm.quick_start import DatasetNotFoundError, build_model, check_dataset_files, checkpoint_and_config
 
 # Columns of a dataset's .item file that hold a title, in the order they are looked for.
 TITLE_FIELDS = ("title", "movie_title", "name", "item_name", "product_title")
@@ -96,11 +94,7 @@ class Recommender:
         cls, checkpoint_file: str, data_path: str | None = None, device: str | None = None
     ) -> Recommender:
         """``data_path``: the folder holding the dataset's folder, when it is not where training read it."""
-        checkpoint = load_checkpoint(checkpoint_file)
-        config = checkpoint["config"]
-        if data_path is not None:
-            config["data_path"] = os.path.join(data_path, config["dataset"])
-        config["device"] = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        checkpoint, config = checkpoint_and_config(checkpoint_file, device, data_path)
         try:
             check_dataset_files(config)
         except DatasetNotFoundError as error:
@@ -115,11 +109,7 @@ class Recommender:
             train_dataset.inter_feat[dataset.iid_field].numpy(), minlength=dataset.item_num
         ).astype(np.float64)
         popularity[0] = 0.0  # [PAD]
-        init_seed(config["seed"], config["reproducibility"])
-        model = get_model(config["model"])(config, train_dataset).to(config["device"])
-        model.load_state_dict(checkpoint["state_dict"])
-        model.load_other_parameter(checkpoint.get("other_parameter"))
-        model.eval()
+        model = build_model(config, train_dataset, checkpoint)
         return cls(model, config, dataset, histories, popularity, _titles(config, dataset))
 
     # --- ids ------------------------------------------------------------------------------------
@@ -150,7 +140,7 @@ class Recommender:
     def for_history(self, raw_items: Sequence[str], topk: int = 10, exclude_seen: bool = True) -> Recommendations:
         items = self.item_ids(raw_items)
         if len(items) == 0:
-            return self._popular(None, topk, "no history was given: the most popular items of the training data")
+            return self.popular(None, topk, "no history was given: the most popular items of the training data")
         return self._score([(None, items)], topk, exclude_seen)[0]
 
     def for_users(
@@ -173,7 +163,7 @@ class Recommender:
                 pending.append(
                     (
                         str(user),
-                        self._popular(str(user), topk, f"{reason}: the most popular items of the training data"),
+                        self.popular(str(user), topk, f"{reason}: the most popular items of the training data"),
                     )
                 )
             else:
@@ -272,7 +262,7 @@ class Recommender:
             for (user, history), items in zip(batch, ranked)
         ]
 
-    def _popular(self, user: str | None, topk: int, reason: str) -> Recommendations:
+    def popular(self, user: str | None, topk: int, reason: str) -> Recommendations:
         counts = torch.as_tensor(self.popularity)
         top = torch.topk(counts, min(topk, int((counts > 0).sum())))
         total = float(counts.sum())

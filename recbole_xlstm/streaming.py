@@ -98,7 +98,7 @@ class StreamingRecommender:
     def recommend(self, user: str, topk: int = 10, exclude_seen: bool = True) -> Recommendations:
         state = self.state(user)
         if state.output is None:
-            return self.recommender._popular(
+            return self.recommender.popular(
                 str(user), topk, f"user {user!r} has no interactions yet: the most popular items of the training data"
             )
         scores = self.model.score_all_items(state.output).float().cpu()

@@ -24,8 +24,8 @@ from recbole.utils import init_logger, init_seed
 from recbole_xlstm.config import Config
 from recbole_xlstm.hyper_space import HyperSpaceError, SearchParameter, plain, read_hyper_file, to_ray_space
 from recbole_xlstm.model.validation import InvalidPropertyError
-from recbole_xlstm.quick_start import check_dataset_files, check_model_properties, evaluate_checkpoint
-from recbole_xlstm.registry import get_model, get_trainer
+from recbole_xlstm.quick_start import build_model, check_dataset_files, check_model_properties, evaluate_checkpoint
+from recbole_xlstm.registry import get_trainer
 from recbole_xlstm.tune_report import TrialRow, environment, write_search_results
 
 FINISHED_FILE = "recbole_trial.json"  # written by a trial that ran to its end (not stopped by the scheduler)
@@ -130,8 +130,7 @@ def run_trial(
     init_logger(config)
     dataset = create_dataset(config)
     train_data, valid_data, _ = data_preparation(config, dataset)  # the test split stays unread
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = build_model(config, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     # fit's callback_fn gets only the score; keep the whole validation result of each epoch too
