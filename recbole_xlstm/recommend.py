@@ -11,6 +11,7 @@ with the model's own ``full_sort_predict``. Loading is weights-only (recbole_xls
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -225,22 +226,24 @@ class Recommender:
                 scores[row, torch.as_tensor(np.unique(items))] = -torch.inf
         k = min(topk, scores.shape[1] - 1)
         top_scores, top_items = torch.topk(scores, k, dim=1)
-        ranked = []
-        for row in range(scores.shape[0]):
-            ranked.append(
-                [
-                    RecommendedItem(
-                        rank=r + 1,
-                        item_id=self.raw_item(item),
-                        title=self.titles.get(int(item)),
-                        score=float(score),
-                        probability=float(probabilities[row, item]),
-                    )
-                    for r, (score, item) in enumerate(zip(top_scores[row], top_items[row]))
-                    if score > -torch.inf  # fewer unseen items than k
-                ]
+        top_probabilities = torch.gather(probabilities, 1, top_items)
+        # plain lists: indexing tensors element by element costs far more than the model's step
+        return [
+            [
+                RecommendedItem(
+                    rank=r + 1,
+                    item_id=self.raw_item(item),
+                    title=self.titles.get(item),
+                    score=score,
+                    probability=probability,
+                )
+                for r, (score, item, probability) in enumerate(zip(score_row, item_row, probability_row))
+                if score > -math.inf  # fewer unseen items than k
+            ]
+            for score_row, item_row, probability_row in zip(
+                top_scores.tolist(), top_items.tolist(), top_probabilities.tolist()
             )
-        return ranked
+        ]
 
     def _score(
         self, batch: list[tuple[str | None, np.ndarray]], topk: int, exclude_seen: bool

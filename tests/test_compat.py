@@ -7,6 +7,9 @@ The torch >= 2.6 checkpoint fix is tested in tests/test_checkpoint.py.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +25,7 @@ from recbole.utils import FeatureType
 
 from recbole_xlstm import Config, compat
 
+REPO = Path(__file__).resolve().parents[1]
 NUMPY_2 = Version(np.__version__) >= Version("2")
 
 
@@ -220,3 +224,27 @@ def test_fixes_are_in_place_once_after_import():
         method = getattr(owner, name)
         assert method.fixed_by_recbole_xlstm and method.__wrapped__ is compat.ORIGINAL[f"{owner.__name__}.{name}"]
     assert isinstance(recbole_trainer_module.torch, compat.TorchForRecBoleTrainer)
+
+
+# --- torch anomaly mode ----------------------------------------------------------------------------
+
+
+def anomaly_mode_after(code: str) -> bool:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import torch\n{code}\nprint(torch.is_anomaly_enabled())"],
+        capture_output=True, text=True, timeout=300, check=False, env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_recboles_models_turn_on_anomaly_mode_and_the_import_turns_it_off():
+    # sine.py:25 switches it on for the whole process; every op then records a stack trace
+    assert anomaly_mode_after("import recbole.model.sequential_recommender")
+    assert not anomaly_mode_after("import recbole_xlstm")
+    assert not anomaly_mode_after("import recbole_xlstm\nrecbole_xlstm.get_model('SASRec')")
+    assert not anomaly_mode_after("import recbole.model.sequential_recommender\nimport recbole_xlstm")
+
+
+def test_anomaly_mode_a_user_turned_on_stays_on():
+    assert anomaly_mode_after("torch.autograd.set_detect_anomaly(True)\nimport recbole_xlstm")
