@@ -205,8 +205,8 @@ def anomaly_mode_as_before_recbole_sine() -> None:
     ``torch.autograd.set_detect_anomaly(True)``, for the whole process. Importing
     ``recbole.model.sequential_recommender``, as RecBole's get_model and the plugin's registry do,
     imports it. Anomaly mode records a Python stack trace for every op and checks every backward
-    pass for NaN. Measured on the 2-core CPU (batch 256, length 50, hidden 64, eager),
-    forward + backward took 2.3x as long for xLSTM4Rec, 1.7x for SASRec and 2.75x for GRU4Rec.
+    pass for NaN. benchmarks/anomaly_mode_cost.py on the 2-core CPU (batch 256, length 50, hidden
+    64, eager): forward + backward took 2.5x as long for xLSTM4Rec, 1.8x for SASRec, 2.6x for GRU4Rec.
 
     The module is imported here once, and the mode goes back to what it was before; turn it on after
     ``import recbole_xlstm`` to debug. If RecBole's models were imported before recbole_xlstm, the
