@@ -132,6 +132,8 @@ def recommend(args: argparse.Namespace) -> list:
         parser.error("--recommend needs exactly one of --user=ID, --history=ID,ID,... or --users=all|ID,ID,...")
     if args.users is not None and not args.output:
         parser.error("--users writes a CSV: add --output=FILE.csv")
+    if args.output and os.path.exists(args.output):
+        parser.error(f"--output {args.output} already exists; name a new file, or move that one away first")
     if not args.topk.isdigit() or int(args.topk) < 1:
         parser.error(f"--topk must be a whole number of at least 1, not {args.topk!r}")
     topk = int(args.topk)

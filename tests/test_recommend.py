@@ -154,6 +154,14 @@ def test_batch_mode_writes_every_user_to_csv(trained, recommender, capsys, tmp_p
     assert all(r["title"] == f"Item {r['item_id']}" and r["cold_start"] == "" for r in rows)
 
 
+def test_batch_mode_never_overwrites_a_file(trained, capsys, tmp_path):
+    out_file = tmp_path / "earlier.csv"
+    out_file.write_text("results of an earlier run\n")
+    code, _, err = run_cli(capsys, f"--checkpoint={trained[0]}", "--users=all", f"--output={out_file}")
+    assert code == 2 and "already exists" in err
+    assert out_file.read_text() == "results of an earlier run\n"
+
+
 def test_batch_mode_for_a_list_flags_the_cold_start_rows(trained, capsys, tmp_path):
     out_file = tmp_path / "some.csv"
     code, _, _ = run_cli(capsys, f"--checkpoint={trained[0]}", "--users=7,nobody", "--topk=2", f"--output={out_file}")
