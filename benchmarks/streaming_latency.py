@@ -33,6 +33,7 @@ from recbole.data import create_dataset  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
 from recbole_xlstm import Config, get_model  # noqa: E402
+from recbole_xlstm.streaming import tensor_bytes  # noqa: E402
 from recbole_xlstm.tune_report import environment  # noqa: E402
 
 N_ITEMS = 1682
@@ -103,16 +104,6 @@ def streaming(model: torch.nn.Module, history: torch.Tensor):
     return step, state
 
 
-def state_bytes(state) -> int:
-    if isinstance(state, torch.Tensor):
-        return state.numel() * state.element_size()
-    if isinstance(state, dict):
-        return sum(state_bytes(v) for v in state.values())
-    if isinstance(state, (tuple, list)):
-        return sum(state_bytes(v) for v in state)
-    return 0
-
-
 METHODS = {  # name: (model, properties, streaming or full re-encoding)
     "xLSTM4Rec streaming (mLSTM x2)": ("xLSTM4Rec", {"slstm_at": []}, "stream"),
     "xLSTM4Rec streaming (mLSTM + sLSTM)": ("xLSTM4Rec", {"slstm_at": [1]}, "stream"),
@@ -144,7 +135,7 @@ def main() -> None:
                 model = build(model_name, length, root, **props)
                 if how == "stream":
                     step, state = streaming(model, history)
-                    steps[length, name] = (step, state_bytes(state))
+                    steps[length, name] = (step, tensor_bytes(state))
                 else:  # re-encoding keeps the history: its item ids (int64)
                     steps[length, name] = (re_encode(model, history), length * 8)
         # rounds interleave the methods, so that a slow spell of this shared machine hits them all

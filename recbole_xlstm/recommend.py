@@ -152,6 +152,7 @@ class Recommender:
         if users is None:
             users = [self.dataset.id2token(self.dataset.uid_field, u) for u in sorted(self.histories)]
         pending: list[tuple[str, np.ndarray | Recommendations]] = []  # a history to score, or a cold start
+        to_score = 0
         for user in users:
             internal = self.user_id(user)
             history = self.histories.get(internal) if internal is not None else None
@@ -169,9 +170,10 @@ class Recommender:
                 )
             else:
                 pending.append((str(user), history))
-            if sum(isinstance(entry, np.ndarray) for _, entry in pending) == batch_size:
+                to_score += 1
+            if to_score == batch_size:
                 yield from self._in_order(pending, topk, exclude_seen)
-                pending = []
+                pending, to_score = [], 0
         yield from self._in_order(pending, topk, exclude_seen)
 
     def _in_order(
@@ -223,7 +225,7 @@ class Recommender:
         probabilities = torch.softmax(scores, dim=1)
         for row, items in enumerate(seen):
             if items is not None and len(items):
-                scores[row, torch.as_tensor(np.unique(items))] = -torch.inf
+                scores[row, torch.as_tensor(items)] = -torch.inf  # repeated ids are fine here
         k = min(topk, scores.shape[1] - 1)
         top_scores, top_items = torch.topk(scores, k, dim=1)
         top_probabilities = torch.gather(probabilities, 1, top_items)

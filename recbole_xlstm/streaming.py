@@ -35,17 +35,18 @@ class UserState:
 
     def nbytes(self) -> int:
         """Memory of the recurrent state: fixed, whatever the history's length."""
+        return tensor_bytes(self.blocks) + tensor_bytes(self.output)
 
-        def size(value: Any) -> int:
-            if isinstance(value, torch.Tensor):
-                return value.numel() * value.element_size()
-            if isinstance(value, dict):
-                return sum(size(v) for v in value.values())
-            if isinstance(value, (tuple, list)):
-                return sum(size(v) for v in value)
-            return 0
 
-        return size(self.blocks) + size(self.output)
+def tensor_bytes(value: Any) -> int:
+    """Bytes held by the tensors in a nested dict/tuple/list (an xLSTM stack's state)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 class StreamingRecommender:
@@ -127,4 +128,4 @@ class StreamingRecommender:
             state.length += 1
 
 
-__all__ = ["StreamingRecommender", "UserState"]
+__all__ = ["StreamingRecommender", "UserState", "tensor_bytes"]
