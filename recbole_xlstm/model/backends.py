@@ -56,7 +56,8 @@ class ChunkwiseMLSTM:
         pad = (-seq_len) % self.chunk_size
 
         def padded(t: torch.Tensor) -> torch.Tensor:
-            return nn.functional.pad(t, (0, 0, 0, pad)) if pad else t
+            # the cell hands over transposed views; Triton kernels index memory as if contiguous
+            return nn.functional.pad(t, (0, 0, 0, pad)) if pad else t.contiguous()
 
         h = self.kernel(
             q=padded(queries),

@@ -1,0 +1,366 @@
+"""xLSTM4Rec against RecBole's baselines on one protocol: a learning-rate grid per model, then 3 seeds of
+each model's best, and an ablation of xLSTM4Rec; every run through run_recbole_xlstm.py.
+
+    python benchmarks/accuracy_study.py --datasets ml-100k amazon-beauty --workers 2        # run (CPU or GPU)
+    python benchmarks/accuracy_study.py --report --runs_dir benchmarks/runs/2026-11-27     # tables and charts
+
+Each run is its own process (``--workers`` at once), writes its log under ``--runs_dir`` and adds one line to
+``runs.jsonl`` there when it finishes; a run killed at ``--deadline_s`` is listed as not finished and never
+counted. ``--report`` turns runs.jsonl into benchmarks/results/<dataset>.md, .csv and .png.
+
+Protocol (props/<dataset>.yaml): leave-one-out by time, full ranking, NDCG@10 on validation picks the best
+epoch (early stopping) and the best learning rate; test is evaluated once, with the best epoch's weights.
+Every model: hidden size 64, CE loss (Pop has none), the same batch size, epochs and patience per dataset, and
+the same grid of learning rates (seed 2020), then the best rate with seeds 2021 and 2022.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED_DATA = REPO.parent / "shared" / "datasets"
+
+MODELS = ["xLSTM4Rec", "SASRec", "GRU4Rec", "NARM", "BERT4Rec", "Pop"]
+SEEDS = [2020, 2021, 2022]
+
+
+@dataclass
+class DatasetPlan:
+    """What every model gets on one dataset."""
+
+    data_path: str | None  # None: RecBole's own (ml-100k ships in its wheel)
+    models: list[str]
+    learning_rates: list[float]
+    settings: dict[str, object]
+    seeds: list[int] = field(default_factory=lambda: list(SEEDS))
+    ablation: dict[str, dict] = field(default_factory=dict)
+
+
+ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MAX_ITEM_LIST_LENGTH 50)
+    "1 mLSTM block": {"num_blocks": 1},
+    "3 mLSTM blocks": {"num_blocks": 3},
+    "4 mLSTM blocks": {"num_blocks": 4},
+    "sLSTM only (2)": {"slstm_at": [0, 1]},
+    "sLSTM first, mLSTM second": {"slstm_at": [0]},
+    "mLSTM first, sLSTM second": {"slstm_at": [1]},
+    "max length 20": {"MAX_ITEM_LIST_LENGTH": 20},
+    "max length 100": {"MAX_ITEM_LIST_LENGTH": 100},
+    "no embedding dropout": {"dropout_prob": 0.0},
+}
+
+COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}
+PLANS = {
+    "ml-100k": DatasetPlan(
+        None, MODELS, [0.001, 0.002, 0.004], {**COMMON, "train_batch_size": 512, "epochs": 60, "stopping_step": 5},
+        ablation=ABLATION,
+    ),
+    "amazon-beauty": DatasetPlan(
+        str(SHARED_DATA), MODELS, [0.001, 0.002, 0.004],
+        {**COMMON, "train_batch_size": 512, "epochs": 60, "stopping_step": 5}, ablation=ABLATION,
+    ),
+    "ml-1m": DatasetPlan(
+        str(SHARED_DATA), ["xLSTM4Rec", "SASRec", "GRU4Rec"], [0.002],
+        {**COMMON, "train_batch_size": 2048, "epochs": 12, "stopping_step": 3},
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Job:
+    dataset: str
+    model: str
+    phase: str  # grid | seed | ablation | prepare
+    seed: int
+    learning_rate: float | None
+    extra: dict = field(default_factory=dict)
+    variant: str = ""
+    priority: float = 0.0
+    requires: tuple = ()  # names of jobs that must have finished first
+
+    @property
+    def name(self) -> str:
+        lr = "" if self.learning_rate is None else f"-lr{self.learning_rate:g}"
+        variant = f"-{re.sub(r'[^A-Za-z0-9]+', '_', self.variant)}" if self.variant else ""
+        return f"{self.dataset}-{self.model}-{self.phase}{variant}{lr}-s{self.seed}"
+
+
+def run_flags(
+    job: Job, plan: DatasetPlan, runs_dir: Path, device_flags: list[str], xlstm_compile: bool | None = None
+) -> list[str]:
+    settings = {**plan.settings, **job.extra, "seed": job.seed}
+    if job.model == "Pop":
+        settings = {k: v for k, v in settings.items() if k not in ("hidden_size",)}
+        settings["epochs"] = 1  # Pop counts; one pass is its whole training
+    if job.learning_rate is not None:
+        settings["learning_rate"] = job.learning_rate
+    if job.model == "xLSTM4Rec" and xlstm_compile is not None:
+        settings.setdefault("xlstm_compile", xlstm_compile)
+    settings["checkpoint_dir"] = str(runs_dir / "saved" / job.name)  # one per run: RecBole names files by second
+    if plan.data_path:
+        settings["data_path"] = plan.data_path
+    if job.model != "Pop":  # sequential models share one processed dataset (see prepare)
+        settings["dataset_save_path"] = str(dataset_cache(runs_dir, job.dataset, job.seed))
+    flags = [f"--model={job.model}", f"--dataset={job.dataset}", f"--config_files={REPO / 'props' / job.dataset}.yaml"]
+    flags += [f"--{key}={value!r}" if isinstance(value, (list, dict)) else f"--{key}={value}" for key, value in settings.items()]
+    return flags + device_flags
+
+
+def dataset_cache(runs_dir: Path, dataset: str, seed: int) -> Path:
+    # RecBole 1.2.1 reuses a saved dataset only if its seed matches the run's (data/utils.py create_dataset)
+    return runs_dir / "datasets" / f"seed{seed}" / f"{dataset}-SequentialDataset.pth"
+
+
+def prepare_dataset(dataset: str, seed: int, runs_dir: Path) -> None:
+    """Builds the dataset once per seed (as SASRec sees it: RecBole's SequentialDataset) and saves it where
+    the runs load it from (``dataset_save_path``), instead of each run filtering and remapping the atomic
+    files again."""
+    from recbole.data import create_dataset
+
+    from recbole_xlstm import Config
+
+    plan = PLANS[dataset]
+    cache = dataset_cache(runs_dir, dataset, seed)
+    config_dict = {**plan.settings, "checkpoint_dir": str(cache.parent), "save_dataset": True, "seed": seed}
+    if plan.data_path:
+        config_dict["data_path"] = plan.data_path
+    config = Config(model="SASRec", dataset=dataset, config_file_list=[str(REPO / "props" / f"{dataset}.yaml")],
+                    config_dict=config_dict)  # fmt: skip
+    create_dataset(config)
+    assert cache.is_file(), cache
+
+
+def child(flags: list[str]) -> None:
+    """One run, in this process: run_recbole_xlstm.main with these flags, then one JSON line with its results
+    and the run's peak memory."""
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    import run_recbole_xlstm
+
+    sys.argv = ["run_recbole_xlstm.py", *flags]  # RecBole's Config reads its properties from sys.argv
+    result = run_recbole_xlstm.main()
+    if torch.cuda.is_available():
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        memory = "cuda max allocated"
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        memory = "peak RSS"
+    print("RESULT " + json.dumps({"valid": result["best_valid_result"], "test": result["test_result"],
+                                  "peak_mem_mib": peak, "memory": memory}))  # fmt: skip
+
+
+def parse_log(text: str) -> dict:
+    """What RecBole's log says about a run: parameters, seconds per training epoch, the best epoch."""
+    params = re.search(r"Trainable parameters: (\d+)", text)
+    epoch_times = [float(t) for t in re.findall(r"epoch \d+ training \[time: ([0-9.]+)s", text)]
+    valid = [(int(e), float(s)) for e, s in re.findall(r"epoch (\d+) evaluating \[time: [0-9.]+s, valid_score: ([0-9.]+)\]", text)]
+    best_epoch = None
+    if valid:
+        best = max(score for _, score in valid)
+        best_epoch = next(epoch for epoch, score in valid if score == best)  # RecBole keeps the first best
+    backend = re.search(r"xLSTM backend\S*: (.*)", text)
+    return {
+        "params": int(params.group(1)) if params else None,
+        "epochs_run": len(epoch_times),
+        "sec_per_epoch": statistics.mean(epoch_times) if epoch_times else None,
+        "best_epoch": best_epoch,
+        "backend": backend.group(1).strip() if backend else None,
+    }
+
+
+class Scheduler:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.runs_dir = Path(args.runs_dir)
+        (self.runs_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.results_file = self.runs_dir / "runs.jsonl"
+        self.start = time.time()
+        self.pending: list[Job] = []
+        self.running: dict[str, tuple[Job, subprocess.Popen, float]] = {}
+        self.done: dict[str, dict] = {}
+        self.device_flags = [] if args.device == "cuda" else ["--use_gpu=False"]
+
+    def left(self) -> float:
+        return self.args.deadline_s - (time.time() - self.start)
+
+    def plan(self) -> None:
+        for d_index, dataset in enumerate(self.args.datasets):
+            plan = PLANS[dataset]
+            prepares = {seed: Job(dataset, "SASRec", "prepare", seed, None, priority=-1) for seed in plan.seeds}
+            self.pending += prepares.values()
+            prepare = prepares[plan.seeds[0]]
+            for model in plan.models:
+                rates = [None] if model == "Pop" else plan.learning_rates
+                for lr in rates:
+                    self.pending.append(Job(dataset, model, "grid", plan.seeds[0], lr, priority=d_index,
+                                            requires=(prepare.name,)))  # fmt: skip
+            if self.args.ablation:
+                for variant, props in plan.ablation.items():
+                    self.pending.append(Job(dataset, "xLSTM4Rec", "ablation", plan.seeds[0], self.args.ablation_lr,
+                                            extra=props, variant=variant, priority=10 + d_index,
+                                            requires=(prepare.name,)))  # fmt: skip
+
+    def add_seeds(self, dataset: str, model: str) -> None:
+        """When a model's grid is complete: its best rate with the other seeds."""
+        plan = PLANS[dataset]
+        grid = [r for r in self.done.values() if r["dataset"] == dataset and r["model"] == model and r["phase"] == "grid"]
+        expected = 1 if model == "Pop" else len(plan.learning_rates)
+        if len(grid) < expected or any(r["status"] != "ok" for r in grid):
+            return
+        best = max(grid, key=lambda r: r["valid"]["ndcg@10"])
+        for seed in plan.seeds[1:]:
+            prepare = Job(dataset, "SASRec", "prepare", seed, None).name
+            self.pending.append(Job(dataset, model, "seed", seed, best["learning_rate"], priority=0.5,
+                                    requires=(prepare,)))  # fmt: skip
+
+    def launch(self, job: Job) -> None:
+        log = open(self.runs_dir / "logs" / f"{job.name}.log", "w")
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.args.threads_per_run)}
+        if job.phase == "prepare":
+            command = [sys.executable, __file__, "--prepare", job.dataset, "--seed", str(job.seed),
+                       "--runs_dir", str(self.runs_dir)]  # fmt: skip
+            if self.args.data_path:
+                command.append(f"--data_path={self.args.data_path}")
+        else:
+            flags = run_flags(job, PLANS[job.dataset], self.runs_dir, self.device_flags, self.args.xlstm_compile)
+            command = [sys.executable, __file__, "--child", "--", *flags]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.runs_dir, env=env)
+        self.running[job.name] = (job, process, time.time())
+        print(f"[{time.time() - self.start:6.0f}s] start  {job.name}", flush=True)
+
+    def finish(self, name: str) -> None:
+        job, process, started = self.running.pop(name)
+        text = (self.runs_dir / "logs" / f"{name}.log").read_text(errors="replace")
+        record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase, "seed": job.seed,
+                  "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra,
+                  "wall_s": time.time() - started}  # fmt: skip
+        found = re.search(r"^RESULT (.*)$", text, re.MULTILINE)
+        if job.phase == "prepare":
+            record["status"] = "ok" if process.returncode == 0 else f"failed ({process.returncode})"
+        elif process.returncode == 0 and found:
+            record.update(json.loads(found.group(1)), status="ok", **parse_log(text))
+        else:
+            tail = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["no output"]
+            record["status"] = f"failed ({process.returncode}): {tail[0][:200]}"
+        self.done[name] = record
+        if job.phase != "prepare":
+            with open(self.results_file, "a") as out:
+                out.write(json.dumps(record) + "\n")
+        print(f"[{time.time() - self.start:6.0f}s] {record['status'][:60]:6s} {name}", flush=True)
+        if job.phase == "grid":
+            self.add_seeds(job.dataset, job.model)
+
+    def ready(self, job: Job) -> bool:
+        return all(self.done.get(r, {}).get("status") == "ok" for r in job.requires)
+
+    def blocked(self, job: Job) -> bool:
+        return any(r in self.done and self.done[r]["status"] != "ok" for r in job.requires)
+
+    def loop(self) -> None:
+        from recbole_xlstm.tune_report import environment
+
+        environment_file = self.runs_dir / "environment.json"
+        env = {**environment(), "date": time.strftime("%Y-%m-%d"), "device": self.args.device,
+               "workers": self.args.workers, "threads_per_run": self.args.threads_per_run}  # fmt: skip
+        environment_file.write_text(json.dumps(env, indent=1))
+        self.plan()
+        while self.pending or self.running:
+            for name, (_, process, _) in list(self.running.items()):
+                if process.poll() is not None:
+                    self.finish(name)
+            self.pending = [j for j in self.pending if not self.blocked(j)]
+            if self.left() <= 0:
+                break
+            self.pending.sort(key=lambda j: j.priority)
+            for job in list(self.pending):
+                if len(self.running) >= self.args.workers:
+                    break
+                if self.ready(job) and self.left() > self.args.min_left_s:
+                    self.pending.remove(job)
+                    self.launch(job)
+            if not self.running and not any(self.ready(j) for j in self.pending):
+                break
+            time.sleep(1)
+        for name, (job, process, _) in list(self.running.items()):
+            process.kill()
+            process.wait()
+            record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase,
+                      "status": f"not finished: killed at the {self.args.deadline_s:.0f} s deadline"}  # fmt: skip
+            with open(self.results_file, "a") as out:
+                out.write(json.dumps(record) + "\n")
+            print(f"killed {name}", flush=True)
+        for job in self.pending:
+            print(f"not started {job.name}", flush=True)
+
+
+def override_plans(args: argparse.Namespace) -> None:
+    """Smaller studies (smoke tests, a rerun of some models) keep the protocol and change only the budget."""
+    for plan in PLANS.values():
+        if args.models:
+            plan.models = [m for m in args.models if m in MODELS]
+        if args.learning_rates:
+            plan.learning_rates = args.learning_rates
+        if args.seeds:
+            plan.seeds = args.seeds
+        if args.epochs:
+            plan.settings["epochs"] = args.epochs
+        if args.data_path:
+            plan.data_path = args.data_path
+        if args.ablation_variants:
+            plan.ablation = {name: ABLATION[name] for name in args.ablation_variants}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k", "amazon-beauty"], choices=list(PLANS))
+    parser.add_argument("--runs_dir", default=str(REPO / "benchmarks" / "runs" / time.strftime("%Y-%m-%d")))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads_per_run", type=int, default=1)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--deadline_s", type=float, default=float("inf"))
+    parser.add_argument("--min_left_s", type=float, default=0.0, help="start no run with less time than this left")
+    parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (seed 2020)")
+    parser.add_argument("--ablation_lr", type=float, default=0.002)
+    parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
+    parser.add_argument("--prepare", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=SEEDS[0], help=argparse.SUPPRESS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--models", nargs="+", default=None, help="instead of each dataset's models")
+    parser.add_argument("--learning_rates", type=float, nargs="+", default=None, help="instead of the grid")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="instead of 2020 2021 2022")
+    parser.add_argument("--epochs", type=int, default=None, help="instead of each dataset's epochs")
+    parser.add_argument("--data_path", default=None, help="where the datasets' folders are (all datasets)")
+    parser.add_argument("--xlstm_compile", type=lambda v: v == "True", default=None,
+                        help="True/False: xLSTM4Rec's xlstm_compile (default: the model's own default)")  # fmt: skip
+    parser.add_argument("--ablation_variants", nargs="+", default=None, help="a subset of the ablation")
+    args, rest = parser.parse_known_args()
+    override_plans(args)
+    if args.child:
+        child([flag for flag in rest if flag != "--"])
+        return
+    if args.prepare:
+        sys.argv = sys.argv[:1]
+        prepare_dataset(args.prepare, args.seed, Path(args.runs_dir))
+        return
+    if args.report:
+        from study_report import write_reports
+
+        write_reports(Path(args.runs_dir))
+        return
+    Scheduler(args).loop()
+
+
+if __name__ == "__main__":
+    main()

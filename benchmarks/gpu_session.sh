@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540), writing under
+# $OUT: kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed study,
+# then the accuracy study (ml-1m, ml-100k, amazon-beauty, ablation) for whatever time is left.
+#
+# Needs, next to the working tree (ignored folders that travel with it):
+#   .whl/       the wheels of ../shared/gpu-wheels (the GPU image has no RecBole, xlstm or registry access);
+#               .whl/pytest/ holds pytest and its dependencies, installed only if the image lacks pytest
+#   .gpu_data/  ml-1m/ and amazon-beauty/ from ../shared/datasets
+# Run it on CPU first with GPU_SESSION_DRY=1 (a few seconds of each step, on the CPU).
+set -u
+START=$(date +%s)
+BUDGET=${GPU_SESSION_BUDGET_S:-540}
+OUT=${OUT:-/tmp/gpu_session_out}
+DEVICE=cuda
+if [ "${GPU_SESSION_DRY:-0}" = 1 ]; then DEVICE=cpu; fi
+mkdir -p "$OUT"
+elapsed() { echo $(( $(date +%s) - START )); }
+left() { echo $(( BUDGET - $(elapsed) )); }
+log() { echo "[$(elapsed)s] $*" | tee -a "$OUT/session.log"; }
+
+SITE=/tmp/site
+python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl > "$OUT/pip.log" 2>&1
+export PYTHONPATH=$SITE:$PWD
+python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl/pytest/*.whl >> "$OUT/pip.log" 2>&1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
+log "installed; $(python3 -c 'import torch, recbole_xlstm; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1 | tail -1)"
+{ nvidia-smi; echo; which nvcc ninja; nproc; free -g; } > "$OUT/machine.txt" 2>&1
+
+if [ "$DEVICE" = cpu ]; then
+    timeout 120 python3 benchmarks/kernel_agreement.py --device cpu --lengths 50 --output "$OUT/kernel_agreement_cpu" > "$OUT/kernel_agreement.log" 2>&1
+    log "kernel agreement rc=$?"
+    timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --repeats 2 --warmup 1 --child_timeout 100 \
+        --variants SASRec "xLSTM4Rec parallel, eager" --output "$OUT/speed_cpu" > "$OUT/speed.log" 2>&1
+    log "speed study rc=$?"
+    STUDY=(--device cpu --datasets amazon-beauty --models xLSTM4Rec Pop --learning_rates 0.002 --seeds 2020 2021 \
+           --epochs 1 --ablation --ablation_variants "1 mLSTM block" --workers 2 --xlstm_compile False)
+else
+    timeout 75 python3 benchmarks/kernel_agreement.py --device cuda --lengths 50 200 1000 --output "$OUT/kernel_agreement_cuda" > "$OUT/kernel_agreement.log" 2>&1
+    log "kernel agreement rc=$?"
+    timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_agreement.py > "$OUT/pytest_kernel_agreement.log" 2>&1
+    log "kernel tests rc=$? ($(tail -1 "$OUT/pytest_kernel_agreement.log"))"
+    timeout 150 python3 benchmarks/speed_study.py --device cuda --repeats 10 --warmup 2 --child_timeout 45 \
+        --output "$OUT/speed_cuda" > "$OUT/speed.log" 2>&1
+    log "speed study rc=$?"
+    # torch.compile for the accuracy runs only where the speed study found it clearly faster at length 50:
+    # each run pays the compile again, and a failed compile would cost the whole study.
+    COMPILE=$(python3 - "$OUT/speed_cuda.csv" <<'PY'
+import csv, sys
+try:
+    rows = {r["variant"]: r for r in csv.DictReader(open(sys.argv[1])) if r["length"] == "50" and r["status"] == "ok"}
+    eager, compiled = rows["xLSTM4Rec Triton chunkwise, eager"], rows["xLSTM4Rec Triton chunkwise, compiled"]
+    print(float(compiled["train_ms"]) < 0.6 * float(eager["train_ms"]))
+except Exception:
+    print(False)
+PY
+)
+    log "xlstm_compile for the accuracy runs: $COMPILE"
+    STUDY=(--device cuda --datasets ml-1m ml-100k amazon-beauty --ablation --workers 15 --xlstm_compile "$COMPILE")
+fi
+
+DEADLINE=$(( $(left) - 25 ))
+log "accuracy study, deadline ${DEADLINE}s"
+TORCHINDUCTOR_COMPILE_THREADS=1 OMP_NUM_THREADS=1 python3 benchmarks/accuracy_study.py "${STUDY[@]}" \
+    --deadline_s "$DEADLINE" --min_left_s 45 --data_path "$PWD/.gpu_data" --runs_dir /tmp/gpu_session_runs \
+    > "$OUT/accuracy.log" 2>&1
+log "accuracy study rc=$?"
+mkdir -p "$OUT/runs"
+cp /tmp/gpu_session_runs/runs.jsonl /tmp/gpu_session_runs/environment.json "$OUT/runs/" 2>/dev/null
+tar czf "$OUT/runs/logs.tar.gz" -C /tmp/gpu_session_runs logs 2>/dev/null
+log "done"

@@ -1,0 +1,169 @@
+"""benchmarks/results/<dataset>.md, .csv and .png from an accuracy study's runs.jsonl (see accuracy_study.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METRICS = [f"{name}@{k}" for name in ("recall", "mrr", "ndcg", "hit", "precision") for k in (5, 10, 20)]
+HEADLINE = ["ndcg@10", "recall@10", "mrr@10", "hit@10", "ndcg@20", "recall@20"]
+
+
+def load_runs(runs_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (runs_dir / "runs.jsonl").read_text().splitlines() if line.strip()]
+
+
+def final_runs(runs: list[dict], dataset: str, model: str) -> list[dict]:
+    """The best learning rate of the grid (seed 2020 run) and the same rate's other seeds, all finished."""
+    ok = [r for r in runs if r["dataset"] == dataset and r["model"] == model and r["status"] == "ok"]
+    grid = [r for r in ok if r["phase"] == "grid"]
+    if not grid:
+        return []
+    best = max(grid, key=lambda r: r["valid"]["ndcg@10"])
+    return [best] + [r for r in ok if r["phase"] == "seed" and r["learning_rate"] == best["learning_rate"]]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise(runs: list[dict], dataset: str) -> list[dict]:
+    rows = []
+    models = list(dict.fromkeys(r["model"] for r in runs if r["dataset"] == dataset and r["phase"] == "grid"))
+    for model in models:
+        chosen = final_runs(runs, dataset, model)
+        if not chosen:
+            continue
+        row = {"dataset": dataset, "model": model, "seeds": len(chosen), "learning_rate": chosen[0]["learning_rate"]}
+        for metric in METRICS:
+            row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std([r["test"][metric] for r in chosen])
+        row["valid_ndcg@10_mean"] = mean_std([r["valid"]["ndcg@10"] for r in chosen])[0]
+        for key in ("best_epoch", "epochs_run", "sec_per_epoch", "peak_mem_mib", "params"):
+            values = [r[key] for r in chosen if r.get(key) is not None]
+            row[key] = statistics.mean(values) if values else None
+        row["memory"] = chosen[0].get("memory")
+        row["backend"] = chosen[0].get("backend")
+        rows.append(row)
+    return rows
+
+
+def fmt(value, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def write_chart(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("ndcg@10", "recall@10")):
+        names = [r["model"] for r in rows]
+        colors = ["tab:red" if n == "xLSTM4Rec" else "tab:gray" for n in names]
+        ax.bar(names, [r[f"{metric}_mean"] for r in rows], yerr=[r[f"{metric}_std"] for r in rows], color=colors,
+               capsize=3)  # fmt: skip
+        ax.set_title(f"test {metric.upper()} (mean, std over seeds)")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
+    runs = load_runs(runs_dir)
+    env_file = runs_dir / "environment.json"
+    env = json.loads(env_file.read_text()) if env_file.is_file() else {}
+    written = []
+    for dataset in dict.fromkeys(r["dataset"] for r in runs):
+        rows = summarise(runs, dataset)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with open(output_dir / f"{dataset}.csv", "w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["dataset"])
+            writer.writeheader()
+            writer.writerows(rows)
+        lines = [f"# {dataset}: xLSTM4Rec against RecBole's baselines", ""]
+        lines += describe(env, runs_dir)
+        lines += ["", "## Test metrics (mean ± std over seeds, best learning rate of the grid)", ""]
+        lines += ["| model | seeds | lr | " + " | ".join(m.upper() for m in HEADLINE)
+                  + " | best epoch | s/epoch | peak MiB | params |"]  # fmt: skip
+        lines += ["|---" * (len(HEADLINE) + 7) + "|"]
+        for r in sorted(rows, key=lambda r: -r["ndcg@10_mean"]):
+            cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" for m in HEADLINE]
+            lines.append(f"| {r['model']} | {r['seeds']} | {fmt(r['learning_rate'], 'g')} | " + " | ".join(cells)
+                         + f" | {fmt(r['best_epoch'], '.1f')} | {fmt(r['sec_per_epoch'], '.1f')} | "
+                         f"{fmt(r['peak_mem_mib'], '.0f')} | {fmt(r['params'], '.0f')} |")  # fmt: skip
+        best_baseline = max((r for r in rows if r["model"] != "xLSTM4Rec"), key=lambda r: r["ndcg@10_mean"], default=None)
+        ours = next((r for r in rows if r["model"] == "xLSTM4Rec"), None)
+        if ours and best_baseline:
+            gain = ours["ndcg@10_mean"] / best_baseline["ndcg@10_mean"] - 1
+            lines += ["", f"xLSTM4Rec's mean test NDCG@10 is {gain:+.1%} against the best baseline "
+                      f"({best_baseline['model']}, {best_baseline['ndcg@10_mean']:.4f})."]  # fmt: skip
+        lines += ["", "All metrics (test, mean and std) are in the CSV next to this file.", ""]
+        lines += grid_table(runs, dataset) + ablation_table(runs, dataset) + unfinished(runs, dataset)
+        (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
+        if rows:
+            write_chart(sorted(rows, key=lambda r: -r["ndcg@10_mean"]), output_dir / f"{dataset}.png", dataset)
+        written.append(output_dir / f"{dataset}.md")
+        print(f"wrote {output_dir / dataset}.md, .csv, .png")
+    return written
+
+
+def describe(env: dict, runs_dir: Path) -> list[str]:
+    gpus = ", ".join(env.get("gpus") or []) or "none"
+    return [
+        f"Runs of {env.get('date', '?')}, `python benchmarks/accuracy_study.py` ({runs_dir.name}); device "
+        f"{env.get('device', '?')}, {env.get('workers', '?')} runs at a time, {env.get('threads_per_run', '?')} CPU "
+        "thread(s) each (seconds per epoch are therefore under contention; benchmarks/speed_study.py times "
+        "models alone).",
+        f"Machine: {env.get('cpu', '?')}, {env.get('cpu_cores', '?')} cores, GPU: {gpus}. Python "
+        f"{env.get('python', '?')}, torch {env.get('torch', '?')}, recbole {env.get('recbole', '?')}, xlstm "
+        f"{env.get('xlstm', '?')}, mlstm_kernels {env.get('mlstm_kernels', '?')}, numpy {env.get('numpy', '?')}, "
+        f"pandas {env.get('pandas', '?')}.",
+    ]
+
+
+def grid_table(runs: list[dict], dataset: str) -> list[str]:
+    grid = [r for r in runs if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok"]
+    if not grid:
+        return []
+    by_model = defaultdict(dict)
+    for r in grid:
+        by_model[r["model"]][r["learning_rate"]] = r["valid"]["ndcg@10"]
+    rates = sorted({lr for scores in by_model.values() for lr in scores if lr is not None})
+    lines = ["## Learning-rate grid (valid NDCG@10, seed 2020)", "",
+             "| model | " + " | ".join(f"{lr:g}" for lr in rates) + " |", "|---" * (len(rates) + 1) + "|"]  # fmt: skip
+    for model, scores in by_model.items():
+        lines.append(f"| {model} | " + " | ".join(fmt(scores.get(lr)) for lr in rates) + " |")
+    return lines + [""]
+
+
+def ablation_table(runs: list[dict], dataset: str) -> list[str]:
+    rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
+    default = [r for r in runs if r["dataset"] == dataset and r["model"] == "xLSTM4Rec" and r["phase"] == "grid"
+               and r["status"] == "ok" and r["seed"] == 2020]  # fmt: skip
+    if not rows:
+        return []
+    lr = rows[0]["learning_rate"]
+    same_lr = [r for r in default if r["learning_rate"] == lr]
+    lines = [f"## Ablation of xLSTM4Rec (seed 2020, lr {lr:g}; one seed: differences under about the seed "
+             "spread above are noise)", "",
+             "| variant | valid NDCG@10 | test NDCG@10 | test Recall@10 | best epoch | s/epoch | params |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in [dict(r, variant="default: 2 mLSTM blocks, max length 50") for r in same_lr] + rows:
+        lines.append(f"| {r['variant']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
+                     f"{r['test']['recall@10']:.4f} | {fmt(r.get('best_epoch'), 'd')} | "
+                     f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
+    return lines + [""]
+
+
+def unfinished(runs: list[dict], dataset: str) -> list[str]:
+    bad = [r for r in runs if r["dataset"] == dataset and r["status"] != "ok"]
+    if not bad:
+        return []
+    return ["## Runs that did not finish (not counted above)", ""] + [f"- {r['name']}: {r['status']}" for r in bad]
