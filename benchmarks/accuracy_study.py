@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED_DATA = REPO.parent / "shared" / "datasets"
@@ -113,7 +115,10 @@ def run_flags(
     if job.model != "Pop":  # sequential models share one processed dataset (see prepare)
         settings["dataset_save_path"] = str(dataset_cache(runs_dir, job.dataset, job.seed))
     flags = [f"--model={job.model}", f"--dataset={job.dataset}", f"--config_files={REPO / 'props' / job.dataset}.yaml"]
-    flags += [f"--{key}={value!r}" if isinstance(value, (list, dict)) else f"--{key}={value}" for key, value in settings.items()]
+    flags += [
+        f"--{key}={value!r}" if isinstance(value, (list, dict)) else f"--{key}={value}"
+        for key, value in settings.items()
+    ]
     return flags + device_flags
 
 
@@ -165,7 +170,10 @@ def parse_log(text: str) -> dict:
     """What RecBole's log says about a run: parameters, seconds per training epoch, the best epoch."""
     params = re.search(r"Trainable parameters: (\d+)", text)
     epoch_times = [float(t) for t in re.findall(r"epoch \d+ training \[time: ([0-9.]+)s", text)]
-    valid = [(int(e), float(s)) for e, s in re.findall(r"epoch (\d+) evaluating \[time: [0-9.]+s, valid_score: ([0-9.]+)\]", text)]
+    valid = [
+        (int(e), float(s))
+        for e, s in re.findall(r"epoch (\d+) evaluating \[time: [0-9.]+s, valid_score: ([0-9.]+)\]", text)
+    ]
     best_epoch = None
     if valid:
         best = max(score for _, score in valid)
@@ -215,7 +223,9 @@ class Scheduler:
     def add_seeds(self, dataset: str, model: str) -> None:
         """When a model's grid is complete: its best rate with the other seeds."""
         plan = PLANS[dataset]
-        grid = [r for r in self.done.values() if r["dataset"] == dataset and r["model"] == model and r["phase"] == "grid"]
+        grid = [
+            r for r in self.done.values() if r["dataset"] == dataset and r["model"] == model and r["phase"] == "grid"
+        ]
         expected = 1 if model == "Pop" else len(plan.learning_rates)
         if len(grid) < expected or any(r["status"] != "ok" for r in grid):
             return
@@ -305,6 +315,10 @@ class Scheduler:
             print(f"not started {job.name}", flush=True)
 
 
+def learning_rate(text: str) -> float | None:
+    return None if text == "default" else float(text)
+
+
 def override_plans(args: argparse.Namespace) -> None:
     """Smaller studies (smoke tests, a rerun of some models) keep the protocol and change only the budget."""
     for plan in PLANS.values():
@@ -318,6 +332,9 @@ def override_plans(args: argparse.Namespace) -> None:
             plan.settings["epochs"] = args.epochs
         if args.data_path:
             plan.data_path = args.data_path
+        for setting in args.set or []:
+            key, _, value = setting.partition("=")
+            plan.settings[key] = yaml.safe_load(value)
         if args.ablation_variants:
             plan.ablation = {name: ABLATION[name] for name in args.ablation_variants}
 
@@ -334,16 +351,21 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (seed 2020)")
     parser.add_argument("--ablation_lr", type=float, default=0.002)
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
+    parser.add_argument("--results_dir", default=str(REPO / "benchmarks" / "results"), help="where --report writes")
     parser.add_argument("--prepare", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=SEEDS[0], help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--models", nargs="+", default=None, help="instead of each dataset's models")
-    parser.add_argument("--learning_rates", type=float, nargs="+", default=None, help="instead of the grid")
+    parser.add_argument(
+        "--learning_rates", type=learning_rate, nargs="+", default=None,
+        help="instead of the grid; 'default': each model's own default rate (no tuning)",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="instead of 2020 2021 2022")
     parser.add_argument("--epochs", type=int, default=None, help="instead of each dataset's epochs")
     parser.add_argument("--data_path", default=None, help="where the datasets' folders are (all datasets)")
     parser.add_argument("--xlstm_compile", type=lambda v: v == "True", default=None,
                         help="True/False: xLSTM4Rec's xlstm_compile (default: the model's own default)")  # fmt: skip
+    parser.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE", help="override a setting, all datasets")
     parser.add_argument("--ablation_variants", nargs="+", default=None, help="a subset of the ablation")
     args, rest = parser.parse_known_args()
     override_plans(args)
@@ -357,7 +379,7 @@ def main() -> None:
     if args.report:
         from study_report import write_reports
 
-        write_reports(Path(args.runs_dir))
+        write_reports(Path(args.runs_dir), Path(args.results_dir))
         return
     Scheduler(args).loop()
 

@@ -26,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recbole_xlstm.model.backends import (
+from recbole_xlstm.model.backends import (  # noqa: E402
     NATIVE_CHUNKWISE_KERNEL,
     TRITON_CHUNKWISE_KERNEL,
     ChunkwiseMLSTM,
@@ -183,7 +183,7 @@ def write(output: Path, rows: list[dict], device: str) -> None:
         f"`python benchmarks/kernel_agreement.py --device {device}` ({date.today().isoformat()}). Relative error: "
         "max |fast - reference| / max |reference|, for the output and (worst over all tensors) the gradients. "
         f"Asserted in tests: native chunkwise {TOLERANCE['native']:g}, Triton {TOLERANCE['triton']:g} "
-        "(tests/test_gpu_kernels.py), recurrent step 1e-4 (tests/test_streaming.py).",
+        "(tests/test_kernel_agreement.py), recurrent step 1e-4 (tests/test_streaming.py).",
         "",
         f"Machine: {env['cpu']}, GPU: {', '.join(env['gpus']) or 'none'}. Python {env['python']}, torch "
         f"{env['torch']}, xlstm {env['xlstm']}, mlstm_kernels {env['mlstm_kernels']}.",

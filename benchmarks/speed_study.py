@@ -244,6 +244,5 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
     output.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
-
 if __name__ == "__main__":
     main()

@@ -98,7 +98,9 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             lines.append(f"| {r['model']} | {r['seeds']} | {fmt(r['learning_rate'], 'g')} | " + " | ".join(cells)
                          + f" | {fmt(r['best_epoch'], '.1f')} | {fmt(r['sec_per_epoch'], '.1f')} | "
                          f"{fmt(r['peak_mem_mib'], '.0f')} | {fmt(r['params'], '.0f')} |")  # fmt: skip
-        best_baseline = max((r for r in rows if r["model"] != "xLSTM4Rec"), key=lambda r: r["ndcg@10_mean"], default=None)
+        best_baseline = max(
+            (r for r in rows if r["model"] != "xLSTM4Rec"), key=lambda r: r["ndcg@10_mean"], default=None
+        )
         ours = next((r for r in rows if r["model"] == "xLSTM4Rec"), None)
         if ours and best_baseline:
             gain = ours["ndcg@10_mean"] / best_baseline["ndcg@10_mean"] - 1

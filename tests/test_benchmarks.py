@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import write_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,3 +54,51 @@ def test_streaming_latency_writes_its_table(tmp_path):
     assert {row["method"] for row in rows} >= {"xLSTM4Rec streaming (mLSTM x2)", "SASRec re-encode"}
     assert all(float(row["median_ms"]) > 0 for row in rows)
     assert "| 8 | xLSTM4Rec streaming (mLSTM x2) |" in output.with_suffix(".md").read_text()
+
+
+def test_speed_study_times_each_model_against_sasrec(tmp_path):
+    output = tmp_path / "speed"
+    done = run_script(
+        str(REPO / "benchmarks" / "speed_study.py"),
+        "--lengths", "8", "--repeats", "1", "--warmup", "1", "--variants", "SASRec", "xLSTM4Rec parallel, eager",
+        f"--output={output}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {row["variant"]: row for row in csv.DictReader(output.with_suffix(".csv").open())}
+    assert rows["SASRec"]["status"] == rows["xLSTM4Rec parallel, eager"]["status"] == "ok"
+    assert float(rows["SASRec"]["train_x_sasrec"]) == 1.0
+    assert float(rows["xLSTM4Rec parallel, eager"]["train_ms"]) > 0
+    assert "mLSTM parallel" in rows["xLSTM4Rec parallel, eager"]["backend"]
+
+
+def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    script = str(REPO / "benchmarks" / "accuracy_study.py")
+    done = run_script(
+        script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec", "Pop",
+        "--learning_rates", "0.001", "0.01", "--seeds", "2020", "2021", "--epochs", "1",
+        "--set", "train_batch_size=64", "--xlstm_compile", "False", "--ablation", "--ablation_variants",
+        "1 mLSTM block", "--workers", "2", f"--runs_dir={runs}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()]
+    assert all(r["status"] == "ok" for r in records), [r["status"] for r in records]
+    grid = {r["learning_rate"]: r for r in records if r["model"] == "xLSTM4Rec" and r["phase"] == "grid"}
+    best = max(grid.values(), key=lambda r: r["valid"]["ndcg@10"])["learning_rate"]
+    (seed_run,) = [r for r in records if r["model"] == "xLSTM4Rec" and r["phase"] == "seed"]
+    assert (seed_run["seed"], seed_run["learning_rate"]) == (2021, best)
+    assert "Load filtered dataset from" in (runs / "logs" / f"{seed_run['name']}.log").read_text()
+    assert {r["phase"] for r in records if r["model"] == "Pop"} == {"grid", "seed"}
+
+    report = run_script(script, "--report", f"--runs_dir={runs}", f"--results_dir={results}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    table = (results / "amazon-beauty.md").read_text()
+    assert f"| xLSTM4Rec | 2 | {best:g} |" in table and "| 1 mLSTM block |" in table
+    rows = {row["model"]: row for row in csv.DictReader((results / "amazon-beauty.csv").open())}
+    ndcg = [r["test"]["ndcg@10"] for r in records if r["model"] == "xLSTM4Rec" and r["phase"] != "ablation"
+            and r["learning_rate"] == best]  # fmt: skip
+    assert float(rows["xLSTM4Rec"]["ndcg@10_mean"]) == pytest.approx(sum(ndcg) / 2)
+    assert (results / "amazon-beauty.png").stat().st_size > 0

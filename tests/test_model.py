@@ -7,9 +7,10 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.utils import init_seed
+from xlstm.blocks.mlstm.cell import mLSTMCell
 
 from recbole_xlstm import Config, xLSTM4Rec
-from recbole_xlstm.model.backends import ChunkwiseMLSTM, NATIVE_CHUNKWISE_KERNEL
+from recbole_xlstm.model.backends import NATIVE_CHUNKWISE_KERNEL, ChunkwiseMLSTM
 
 STACKS = {"mlstm": [], "mixed": [1]}
 
@@ -41,7 +42,7 @@ def test_next_item_score_ignores_everything_after_the_last_real_position(tiny_co
     history = [3, 7, 2, 9]
     clean = batch(model, [history], max_len)
     dirty = batch(model, [history], max_len)
-    dirty[model.ITEM_SEQ][0, len(history):] = torch.randint(1, model.n_items, (max_len - len(history),))
+    dirty[model.ITEM_SEQ][0, len(history) :] = torch.randint(1, model.n_items, (max_len - len(history),))
     with torch.no_grad():
         expected = model.full_sort_predict(clean)
         got = model.full_sort_predict(dirty)
@@ -128,3 +129,23 @@ def test_a_copy_of_the_model_does_not_share_the_compiled_blocks(tiny_config):
     assert clone._train_blocks is None and model._train_blocks is not None
     for mine, theirs in zip(model.state_dict().values(), clone.state_dict().values()):
         torch.testing.assert_close(mine, theirs)
+
+
+@pytest.mark.parametrize(
+    ("max_length", "slstm_at", "expected"),
+    [
+        (10, [], "mLSTM parallel (xlstm pure torch)"),
+        (200, [], f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 64)"),
+        (10, [1], "mLSTM parallel (xlstm pure torch), sLSTM vanilla"),
+        (10, [0, 1], "sLSTM vanilla"),
+    ],
+)
+def test_auto_backend_on_cpu_goes_chunkwise_for_long_sequences_and_names_only_the_blocks_it_has(
+    tiny_config, max_length, slstm_at, expected
+):
+    _, model, _ = build(tiny_config(MAX_ITEM_LIST_LENGTH=max_length, slstm_at=slstm_at, num_blocks=2))
+    assert model.backend_used == expected
+    kernels = {type(cell.backend_fn).__name__ for cell in model.xlstm.modules() if isinstance(cell, mLSTMCell)}
+    assert kernels == (
+        {"ChunkwiseMLSTM"} if "chunkwise" in expected else ({"function"} if slstm_at != [0, 1] else set())
+    )

@@ -6,8 +6,9 @@
   O(L * chunk)), sLSTM vanilla. Same outputs as ``torch`` to float tolerance; for long sequences.
 - ``cuda``: sLSTM through the package's CUDA kernel (compiled with nvcc on first use) and mLSTM
   through mlstm_kernels' chunkwise Triton kernel. Fails loudly if either is missing.
-- ``auto``: ``cuda`` pieces where the device is a GPU and they work (each falls back to the
-  torch form with a warning), ``torch`` on CPU.
+- ``auto``: mLSTM chunkwise (Triton on a GPU, native on CPU) for MAX_ITEM_LIST_LENGTH >= 200, the
+  parallel form below; sLSTM cuda on a GPU where it builds. A GPU piece that fails falls back to the
+  torch form with a warning.
 """
 
 from __future__ import annotations
@@ -95,13 +96,27 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
     kernel(q, q, q, gate, gate).sum().backward()
 
 
+# From this sequence length on, ``auto`` runs mLSTM chunkwise. Measured (benchmarks/results/speed_cpu.md,
+# speed_cuda.md; batch 256, hidden 64, 2 blocks), training step, parallel against chunkwise:
+# CPU (compiled) 320 vs 493 ms at length 50, 2592 vs 2370 at 200, 15097 vs 2874 at 1000 (batch 64);
+# H100 (eager, Triton) 11.5 vs 16.1 ms at 50, 31.5 vs 24.3 at 200.
+CHUNKWISE_FROM_LENGTH = 200
+
+
+def describe(config: xLSTMBlockStackConfig, mlstm: str, slstm: str) -> str:
+    pieces = [mlstm] if config.mlstm_block is not None else []
+    return ", ".join(pieces + ([slstm] if config.slstm_block is not None else []))
+
+
 def build_block_stack(
     make_config: Callable[[str], xLSTMBlockStackConfig],
     requested: str,
     device: torch.device,
     chunk_size: int,
+    seq_len: int = 0,
 ) -> tuple[xLSTMBlockStack, str]:
-    """Build the block stack for the requested backend.
+    """Build the block stack for the requested backend (``auto``: chunkwise mLSTM from
+    CHUNKWISE_FROM_LENGTH on, the parallel form below it).
 
     Returns the stack and a one-line description of what runs (logged, and kept on the model).
     """
@@ -113,13 +128,17 @@ def build_block_stack(
             "xlstm_backend 'cuda' needs a CUDA device, but this run uses "
             f"'{device}'. Set use_gpu=True on a machine with a GPU, or xlstm_backend: auto."
         )
+    long_sequences = seq_len >= CHUNKWISE_FROM_LENGTH
+    if requested == "auto" and not on_gpu:
+        requested = "torch_chunkwise" if long_sequences else "torch"
 
-    if requested in ("torch", "torch_chunkwise") or not on_gpu:
+    if requested in ("torch", "torch_chunkwise"):
         stack = xLSTMBlockStack(make_config("vanilla"))
         if requested == "torch_chunkwise":
             use_mlstm_kernel(stack, ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size))
-            return stack, f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {chunk_size}), sLSTM vanilla"
-        return stack, "mLSTM parallel (xlstm pure torch), sLSTM vanilla"
+            mlstm = f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {chunk_size})"
+            return stack, describe(stack.config, mlstm, "sLSTM vanilla")
+        return stack, describe(stack.config, "mLSTM parallel (xlstm pure torch)", "sLSTM vanilla")
 
     strict = requested == "cuda"
     try:
@@ -131,6 +150,8 @@ def build_block_stack(
         logger.warning(f"sLSTM CUDA kernel unavailable ({error}); falling back to the vanilla sLSTM.")
         stack = xLSTMBlockStack(make_config("vanilla"))
         slstm = "sLSTM vanilla (fallback)"
+    if not strict and not long_sequences:
+        return stack, describe(stack.config, "mLSTM parallel (xlstm pure torch)", slstm)
     try:
         kernel = ChunkwiseMLSTM(TRITON_CHUNKWISE_KERNEL, chunk_size)
         _probe(kernel, device)
@@ -141,4 +162,4 @@ def build_block_stack(
             raise RuntimeError(f"xlstm_backend 'cuda': the Triton mLSTM kernel failed: {error}") from error
         logger.warning(f"Triton mLSTM kernel unavailable ({error}); falling back to the parallel torch mLSTM.")
         mlstm = "mLSTM parallel (fallback)"
-    return stack, f"{mlstm}, {slstm}"
+    return stack, describe(stack.config, mlstm, slstm)

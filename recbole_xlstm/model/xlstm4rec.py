@@ -71,6 +71,7 @@ class xLSTM4Rec(SequentialRecommender):
             requested=config["xlstm_backend"],
             device=torch.device(config["device"]),
             chunk_size=config["mlstm_chunk_size"],
+            seq_len=self.max_seq_length,
         )
 
         self.xlstm_compile = config["xlstm_compile"]
