@@ -282,8 +282,14 @@ class Scheduler:
         from recbole_xlstm.tune_report import environment
 
         environment_file = self.runs_dir / "environment.json"
+        plans = {
+            name: {"models": plan.models, "learning_rates": plan.learning_rates, "seeds": plan.seeds,
+                   "settings": plan.settings}
+            for name, plan in PLANS.items() if name in self.args.datasets
+        }  # fmt: skip
         env = {**environment(), "date": time.strftime("%Y-%m-%d"), "device": self.args.device,
-               "workers": self.args.workers, "threads_per_run": self.args.threads_per_run}  # fmt: skip
+               "workers": self.args.workers, "threads_per_run": self.args.threads_per_run,
+               "command": "python benchmarks/accuracy_study.py " + " ".join(sys.argv[1:]), "plans": plans}  # fmt: skip
         environment_file.write_text(json.dumps(env, indent=1))
         self.plan()
         while self.pending or self.running:

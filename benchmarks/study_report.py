@@ -88,14 +88,15 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             writer.writeheader()
             writer.writerows(rows)
         lines = [f"# {dataset}: xLSTM4Rec against RecBole's baselines", ""]
-        lines += describe(env, runs_dir)
-        lines += ["", "## Test metrics (mean ± std over seeds, best learning rate of the grid)", ""]
+        lines += describe(env, runs_dir, dataset)
+        lines += ["", "## Test metrics (mean ± std over seeds)", ""]
         lines += ["| model | seeds | lr | " + " | ".join(m.upper() for m in HEADLINE)
                   + " | best epoch | s/epoch | peak MiB | params |"]  # fmt: skip
         lines += ["|---" * (len(HEADLINE) + 7) + "|"]
         for r in sorted(rows, key=lambda r: -r["ndcg@10_mean"]):
             cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" for m in HEADLINE]
-            lines.append(f"| {r['model']} | {r['seeds']} | {fmt(r['learning_rate'], 'g')} | " + " | ".join(cells)
+            rate = "default" if r["learning_rate"] is None else f"{r['learning_rate']:g}"
+            lines.append(f"| {r['model']} | {r['seeds']} | {rate} | " + " | ".join(cells)
                          + f" | {fmt(r['best_epoch'], '.1f')} | {fmt(r['sec_per_epoch'], '.1f')} | "
                          f"{fmt(r['peak_mem_mib'], '.0f')} | {fmt(r['params'], '.0f')} |")  # fmt: skip
         best_baseline = max(
@@ -106,7 +107,9 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             gain = ours["ndcg@10_mean"] / best_baseline["ndcg@10_mean"] - 1
             lines += ["", f"xLSTM4Rec's mean test NDCG@10 is {gain:+.1%} against the best baseline "
                       f"({best_baseline['model']}, {best_baseline['ndcg@10_mean']:.4f})."]  # fmt: skip
-        lines += ["", "All metrics (test, mean and std) are in the CSV next to this file.", ""]
+        memory = rows[0]["memory"] if rows else None
+        lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation NDCG@10 "
+                  "was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.", ""]  # fmt: skip
         lines += grid_table(runs, dataset) + ablation_table(runs, dataset) + unfinished(runs, dataset)
         (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
         if rows:
@@ -116,9 +119,25 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
     return written
 
 
-def describe(env: dict, runs_dir: Path) -> list[str]:
+def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
     gpus = ", ".join(env.get("gpus") or []) or "none"
-    return [
+    plan = env.get("plans", {}).get(dataset)
+    protocol = []
+    if plan:
+        rates = plan["learning_rates"]
+        tuning = (
+            "no tuning: each model at its own default learning rate"
+            if rates == [None]
+            else f"learning rates {', '.join(f'{lr:g}' for lr in rates)} for every model, the best on validation kept"
+        )
+        settings = ", ".join(f"{k}={v}" for k, v in plan["settings"].items())
+        protocol = [
+            f"Command: `{env.get('command', '?')}`.",
+            f"Every model: {settings}; {tuning}; seeds {', '.join(map(str, plan['seeds']))}; the protocol of "
+            f"props/{dataset}.yaml (leave-one-out by time, full ranking, NDCG@10 on validation picks the epoch).",
+            "",
+        ]
+    return protocol + [
         f"Runs of {env.get('date', '?')}, `python benchmarks/accuracy_study.py` ({runs_dir.name}); device "
         f"{env.get('device', '?')}, {env.get('workers', '?')} runs at a time, {env.get('threads_per_run', '?')} CPU "
         "thread(s) each (seconds per epoch are therefore under contention; benchmarks/speed_study.py times "
@@ -138,6 +157,8 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     for r in grid:
         by_model[r["model"]][r["learning_rate"]] = r["valid"]["ndcg@10"]
     rates = sorted({lr for scores in by_model.values() for lr in scores if lr is not None})
+    if len(rates) < 2:  # no grid: one rate per model
+        return []
     lines = ["## Learning-rate grid (valid NDCG@10, seed 2020)", "",
              "| model | " + " | ".join(f"{lr:g}" for lr in rates) + " |", "|---" * (len(rates) + 1) + "|"]  # fmt: skip
     for model, scores in by_model.items():
