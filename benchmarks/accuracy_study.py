@@ -296,7 +296,9 @@ class Scheduler:
             for name, (_, process, _) in list(self.running.items()):
                 if process.poll() is not None:
                     self.finish(name)
-            self.pending = [j for j in self.pending if not self.blocked(j)]
+            for job in [j for j in self.pending if self.blocked(j)]:
+                print(f"not started {job.name}: a run it needs failed", flush=True)
+                self.pending.remove(job)
             if self.left() <= 0:
                 break
             self.pending.sort(key=lambda j: j.priority)

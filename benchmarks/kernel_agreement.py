@@ -25,6 +25,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # streaming_latency's model builder
 
 from recbole_xlstm.model.backends import (  # noqa: E402
     NATIVE_CHUNKWISE_KERNEL,
@@ -79,7 +80,6 @@ def compare_cell(kernel_name: str, length: int, device: str, chunk_size: int = 6
 
 def build_pair(device: str, length: int, slstm_at: list[int], root: Path) -> tuple:
     """Two xLSTM4Rec models with the same weights: backend torch, and backend cuda (or torch_chunkwise on CPU)."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from streaming_latency import build, write_catalogue
 
     write_catalogue(root)

@@ -86,7 +86,7 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
     def inference() -> None:
         model.full_sort_predict(interaction)
 
-    def timed(step, training: bool) -> list[float]:
+    def timed(step, training: bool) -> tuple[list[float], float]:
         model.train(training)
         start = time.perf_counter()
         for _ in range(warmup):

@@ -101,6 +101,7 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
 # CPU (compiled) 320 vs 493 ms at length 50, 2592 vs 2370 at 200, 15097 vs 2874 at 1000 (batch 64);
 # H100 (eager, Triton) 11.5 vs 16.1 ms at 50, 31.5 vs 24.3 at 200.
 CHUNKWISE_FROM_LENGTH = 200
+PARALLEL_MLSTM = "mLSTM parallel (xlstm pure torch)"
 
 
 def describe(config: xLSTMBlockStackConfig, mlstm: str, slstm: str) -> str:
@@ -138,7 +139,7 @@ def build_block_stack(
             use_mlstm_kernel(stack, ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size))
             mlstm = f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {chunk_size})"
             return stack, describe(stack.config, mlstm, "sLSTM vanilla")
-        return stack, describe(stack.config, "mLSTM parallel (xlstm pure torch)", "sLSTM vanilla")
+        return stack, describe(stack.config, PARALLEL_MLSTM, "sLSTM vanilla")
 
     strict = requested == "cuda"
     try:
@@ -151,7 +152,7 @@ def build_block_stack(
         stack = xLSTMBlockStack(make_config("vanilla"))
         slstm = "sLSTM vanilla (fallback)"
     if not strict and not long_sequences:
-        return stack, describe(stack.config, "mLSTM parallel (xlstm pure torch)", slstm)
+        return stack, describe(stack.config, PARALLEL_MLSTM, slstm)
     try:
         kernel = ChunkwiseMLSTM(TRITON_CHUNKWISE_KERNEL, chunk_size)
         _probe(kernel, device)
