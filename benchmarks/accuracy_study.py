@@ -134,6 +134,7 @@ def prepare_dataset(dataset: str, seed: int, runs_dir: Path) -> None:
     from recbole.data import create_dataset
 
     from recbole_xlstm import Config
+    from recbole_xlstm.quick_start import check_dataset_files
 
     plan = PLANS[dataset]
     cache = dataset_cache(runs_dir, dataset, seed)
@@ -142,6 +143,7 @@ def prepare_dataset(dataset: str, seed: int, runs_dir: Path) -> None:
         config_dict["data_path"] = plan.data_path
     config = Config(model="SASRec", dataset=dataset, config_file_list=[str(REPO / "props" / f"{dataset}.yaml")],
                     config_dict=config_dict)  # fmt: skip
+    check_dataset_files(config)  # a clear error instead of RecBole's download attempt
     create_dataset(config)
     assert cache.is_file(), cache
 
@@ -199,6 +201,7 @@ class Scheduler:
         self.running: dict[str, tuple[Job, subprocess.Popen, float]] = {}
         self.done: dict[str, dict] = {}
         self.device_flags = [] if args.device == "cuda" else ["--use_gpu=False"]
+        self.not_started = 0  # runs dropped because one they need failed
 
     def left(self) -> float:
         return self.args.deadline_s - (time.time() - self.start)
@@ -257,18 +260,18 @@ class Scheduler:
                   "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra,
                   "wall_s": time.time() - started}  # fmt: skip
         found = re.search(r"^RESULT (.*)$", text, re.MULTILINE)
-        if job.phase == "prepare":
-            record["status"] = "ok" if process.returncode == 0 else f"failed ({process.returncode})"
-        elif process.returncode == 0 and found:
-            record.update(json.loads(found.group(1)), status="ok", **parse_log(text))
-        else:
+        if process.returncode == 0 and (found or job.phase == "prepare"):
+            record["status"] = "ok"
+            if found:
+                record.update(json.loads(found.group(1)), **parse_log(text))
+        else:  # the last line of a traceback names the error
             tail = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["no output"]
-            record["status"] = f"failed ({process.returncode}): {tail[0][:200]}"
+            record["status"] = f"failed ({process.returncode}): {tail[0][:300]}"
         self.done[name] = record
         if job.phase != "prepare":
             with open(self.results_file, "a") as out:
                 out.write(json.dumps(record) + "\n")
-        print(f"[{time.time() - self.start:6.0f}s] {record['status'][:60]:6s} {name}", flush=True)
+        print(f"[{time.time() - self.start:6.0f}s] {record['status'][:300]:6s} {name}", flush=True)
         if job.phase == "grid":
             self.add_seeds(job.dataset, job.model)
 
@@ -299,6 +302,7 @@ class Scheduler:
             for job in [j for j in self.pending if self.blocked(j)]:
                 print(f"not started {job.name}: a run it needs failed", flush=True)
                 self.pending.remove(job)
+                self.not_started += 1
             if self.left() <= 0:
                 break
             self.pending.sort(key=lambda j: j.priority)
@@ -321,6 +325,10 @@ class Scheduler:
             print(f"killed {name}", flush=True)
         for job in self.pending:
             print(f"not started {job.name}", flush=True)
+
+    def failed(self) -> int:
+        """Runs that failed or could not start because one they need failed (deadline kills are not failures)."""
+        return self.not_started + sum(r["status"].startswith("failed") for r in self.done.values())
 
 
 def learning_rate(text: str) -> float | None:
@@ -389,7 +397,10 @@ def main() -> None:
 
         write_reports(Path(args.runs_dir), Path(args.results_dir))
         return
-    Scheduler(args).loop()
+    scheduler = Scheduler(args)
+    scheduler.loop()
+    if scheduler.failed():
+        sys.exit(f"{scheduler.failed()} run(s) failed or could not start; their logs are in {args.runs_dir}/logs")
 
 
 if __name__ == "__main__":

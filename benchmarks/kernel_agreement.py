@@ -169,7 +169,7 @@ def main() -> None:
 
 
 def write(output: Path, rows: list[dict], device: str) -> None:
-    from recbole_xlstm.tune_report import environment
+    from recbole_xlstm.tune_report import environment, machine_line
 
     env = environment()
     output.with_suffix(".json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
@@ -185,8 +185,7 @@ def write(output: Path, rows: list[dict], device: str) -> None:
         f"Asserted in tests: native chunkwise {TOLERANCE['native']:g}, Triton {TOLERANCE['triton']:g} "
         "(tests/test_kernel_agreement.py), recurrent step 1e-4 (tests/test_streaming.py).",
         "",
-        f"Machine: {env['cpu']}, GPU: {', '.join(env['gpus']) or 'none'}. Python {env['python']}, torch "
-        f"{env['torch']}, xlstm {env['xlstm']}, mlstm_kernels {env['mlstm_kernels']}.",
+        machine_line(env),
         "",
         "| what | length | output | gradients |",
         "|---|---|---|---|",

@@ -200,7 +200,7 @@ FIELDS = [
 
 
 def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> None:
-    from recbole_xlstm.tune_report import environment
+    from recbole_xlstm.tune_report import environment, machine_line
 
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output.with_suffix(".csv"), "w", newline="") as out:
@@ -223,9 +223,7 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
         "epoch is batches x step, so it is also the per-epoch ratio. Peak memory of a training step: "
         f"{memory}.",
         "",
-        f"Machine: {env['cpu']}, {env['cpu_cores']} cores, GPU: {', '.join(env['gpus']) or 'none'}. "
-        f"Python {env['python']}, torch {env['torch']}, recbole {env['recbole']}, xlstm {env['xlstm']}, "
-        f"mlstm_kernels {env['mlstm_kernels']}, numpy {env['numpy']}.",
+        machine_line(env),
         "",
         "| length | batch | model | train ms/batch | x SASRec | samples/s | inference ms/batch | x SASRec "
         "| peak MiB | warm-up s | status |",

@@ -34,7 +34,7 @@ from recbole.utils import init_seed  # noqa: E402
 
 from recbole_xlstm import Config, get_model  # noqa: E402
 from recbole_xlstm.streaming import tensor_bytes  # noqa: E402
-from recbole_xlstm.tune_report import environment  # noqa: E402
+from recbole_xlstm.tune_report import environment, machine_line  # noqa: E402
 
 N_ITEMS = 1682
 TOPK = 10
@@ -182,9 +182,7 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
         "or layers; MAX_ITEM_LIST_LENGTH = the history length). 'x streaming' divides by the mLSTM streaming "
         "time at the same length.",
         "",
-        f"Machine: {env['cpu']}, {env['cpu_cores']} cores, GPU: {', '.join(env['gpus']) or 'none'}. "
-        f"Python {env['python']}, torch {env['torch']}, recbole {env['recbole']}, xlstm {env['xlstm']}, "
-        f"mlstm_kernels {env['mlstm_kernels']}, numpy {env['numpy']}.",
+        machine_line(env),
         "",
         "| history | method | median ms | p90 ms | x streaming | memory per user |",
         "|---|---|---|---|---|---|",

@@ -120,7 +120,8 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
 
 
 def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
-    gpus = ", ".join(env.get("gpus") or []) or "none"
+    from recbole_xlstm.tune_report import machine_line
+
     plan = env.get("plans", {}).get(dataset)
     protocol = []
     if plan:
@@ -142,10 +143,7 @@ def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
         f"{env.get('device', '?')}, {env.get('workers', '?')} runs at a time, {env.get('threads_per_run', '?')} CPU "
         "thread(s) each (seconds per epoch are therefore under contention; benchmarks/speed_study.py times "
         "models alone).",
-        f"Machine: {env.get('cpu', '?')}, {env.get('cpu_cores', '?')} cores, GPU: {gpus}. Python "
-        f"{env.get('python', '?')}, torch {env.get('torch', '?')}, recbole {env.get('recbole', '?')}, xlstm "
-        f"{env.get('xlstm', '?')}, mlstm_kernels {env.get('mlstm_kernels', '?')}, numpy {env.get('numpy', '?')}, "
-        f"pandas {env.get('pandas', '?')}.",
+        machine_line(env),
     ]
 
 

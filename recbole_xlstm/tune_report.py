@@ -53,6 +53,20 @@ def environment() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "cpu": cpu, "cpu_cores": os.cpu_count(), "gpus": gpus, **packages}
 
 
+MACHINE_LINE_PACKAGES = ("torch", "recbole", "xlstm", "mlstm_kernels", "numpy", "pandas")
+
+
+def machine_line(env: dict[str, Any]) -> str:
+    """One sentence naming the machine and versions of ``environment()`` (or of one saved as JSON, where a key
+    may be missing: it reads '?'), for the results files of the benchmarks."""
+    gpus = ", ".join(env.get("gpus") or []) or "none"
+    versions = ", ".join(f"{name} {env.get(name) or '?'}" for name in MACHINE_LINE_PACKAGES)
+    return (
+        f"Machine: {env.get('cpu', '?')}, {env.get('cpu_cores', '?')} cores, GPU: {gpus}. "
+        f"Python {env.get('python', '?')}, {versions}."
+    )
+
+
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

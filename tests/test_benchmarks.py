@@ -102,3 +102,33 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
             and r["learning_rate"] == best]  # fmt: skip
     assert float(rows["xLSTM4Rec"]["ndcg@10_mean"]) == pytest.approx(sum(ndcg) / 2)
     assert (results / "amazon-beauty.png").stat().st_size > 0
+
+
+def test_accuracy_study_names_a_missing_dataset_and_exits_with_an_error(tmp_path):
+    # RecBole itself would try to download it (a URLError traceback offline) in the preparing run
+    done = run_script(
+        str(REPO / "benchmarks" / "accuracy_study.py"), "--datasets", "amazon-beauty",
+        f"--data_path={tmp_path / 'nowhere'}", "--models", "Pop", "--seeds", "2020", f"--runs_dir={tmp_path / 'runs'}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Dataset 'amazon-beauty' not found" in done.stdout
+    assert "not started amazon-beauty-Pop-grid-s2020: a run it needs failed" in done.stdout
+    assert "run(s) failed or could not start" in done.stderr
+
+
+def test_machine_line_names_the_machine_and_versions_and_marks_what_a_saved_record_lacks():
+    import torch
+
+    from recbole_xlstm.tune_report import environment, machine_line
+
+    line = machine_line(environment())
+    assert line.startswith("Machine: ") and f"{os.cpu_count()} cores" in line
+    assert f"torch {torch.__version__}" in line and "xlstm 2." in line
+    # a runs' environment.json from an older script: no GPU list, no pandas
+    old = machine_line({"cpu": "Xeon", "cpu_cores": 2, "python": "3.11.7", "torch": "2.13.0"})
+    assert old == (
+        "Machine: Xeon, 2 cores, GPU: none. Python 3.11.7, torch 2.13.0, recbole ?, xlstm ?, mlstm_kernels ?, "
+        "numpy ?, pandas ?."
+    )
+    assert "GPU: NVIDIA H100, NVIDIA H100." in machine_line({"gpus": ["NVIDIA H100", "NVIDIA H100"]})
