@@ -63,10 +63,7 @@ def run_recbole_xlstm(
     queue: Any = None,
 ) -> dict[str, Any]:
     """Train with validation each epoch, reload the best checkpoint, test; RecBole's result dict."""
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
-    check_model_properties(config)
-    check_dataset_files(config)
-    init_seed(config["seed"], config["reproducibility"])
+    config = checked_config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
@@ -84,24 +81,12 @@ def run_recbole_xlstm(
     flops = get_flops(model, dataset, config["device"], logger, transform)
     logger.info(set_color("FLOPs", "blue") + f": {flops}")
 
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-    best_valid_result, test_result = plain_floats(best_valid_result), plain_floats(test_result)
+    data = (train_data, valid_data, test_data)
+    result = train_and_test(config, model, data, saved, verbose=True, show_progress=config["show_progress"])
 
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
-
-    result = {
-        "best_valid_score": best_valid_score,
-        "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
-        "saved_model_file": trainer.saved_model_file if saved else None,
-    }
+    logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
+    logger.info(set_color("test result", "yellow") + f": {result['test_result']}")
     if not config["single_spec"]:
         dist.destroy_process_group()
     if config["local_rank"] == 0 and queue is not None:
@@ -152,10 +137,7 @@ def objective_function(
     Unlike RecBole's, it does not call ``ray.tune.report`` with the test metrics (that made Ray
     select on the test set); ``recbole_xlstm.tuning`` is the Ray Tune path.
     """
-    config = Config(config_dict=config_dict, config_file_list=config_file_list)
-    check_model_properties(config)
-    check_dataset_files(config)
-    init_seed(config["seed"], config["reproducibility"])
+    config = checked_config(config_dict=config_dict, config_file_list=config_file_list)
     # init_logger uses logging.basicConfig, which does nothing while the root logger has handlers:
     # drop the previous trial's so each trial gets its own log file (as RecBole's objective does)
     root = getLogger()
@@ -166,16 +148,40 @@ def objective_function(
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = build_model(config, train_data._dataset)
+    data = (train_data, valid_data, test_data)
+    result = train_and_test(config, model, data, saved, verbose=False, show_progress=False)
+    result.pop("saved_model_file")  # not in the return value of RecBole's objective_function
+    return {"model": config["model"], **result}
+
+
+def checked_config(**config_args: Any) -> Config:
+    """The plugin's Config, with the model's properties and the dataset's files checked (before any data is
+    read) and the seed set: how every training run starts."""
+    config = Config(**config_args)
+    check_model_properties(config)
+    check_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    return config
+
+
+def train_and_test(
+    config: Config, model: Any, data: tuple, saved: bool, verbose: bool, show_progress: bool
+) -> dict[str, Any]:
+    """Fit with validation every ``eval_step`` epochs, then test once: with the best epoch's weights when
+    ``saved``, else with the last. ``data``: (train, valid, test) dataloaders; ``verbose``: the per-epoch
+    log lines. Metrics are plain floats."""
+    train_data, valid_data, test_data = data
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
-    test_result = trainer.evaluate(test_data, load_best_model=saved)
-    best_valid_result, test_result = plain_floats(best_valid_result), plain_floats(test_result)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, verbose=verbose, saved=saved, show_progress=show_progress
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
     return {
-        "model": config["model"],
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
+        "best_valid_result": plain_floats(best_valid_result),
+        "test_result": plain_floats(test_result),
+        "saved_model_file": trainer.saved_model_file if saved else None,
     }
 
 
