@@ -88,7 +88,7 @@ class Job:
     learning_rate: float | None
     extra: dict = field(default_factory=dict)
     variant: str = ""
-    priority: float = 0.0
+    priority: tuple = (0, 0, 0)  # lower first: (phase rank, seed index, model index)
     requires: tuple = ()  # names of jobs that must have finished first
 
     @property
@@ -209,18 +209,18 @@ class Scheduler:
     def plan(self) -> None:
         for d_index, dataset in enumerate(self.args.datasets):
             plan = PLANS[dataset]
-            prepares = {seed: Job(dataset, "SASRec", "prepare", seed, None, priority=-1) for seed in plan.seeds}
+            prepares = {seed: Job(dataset, "SASRec", "prepare", seed, None, priority=(-1, 0, 0)) for seed in plan.seeds}
             self.pending += prepares.values()
             prepare = prepares[plan.seeds[0]]
-            for model in plan.models:
+            for m_index, model in enumerate(plan.models):
                 rates = [None] if model == "Pop" else plan.learning_rates
                 for lr in rates:
-                    self.pending.append(Job(dataset, model, "grid", plan.seeds[0], lr, priority=d_index,
+                    self.pending.append(Job(dataset, model, "grid", plan.seeds[0], lr, priority=(d_index, 0, m_index),
                                             requires=(prepare.name,)))  # fmt: skip
             if self.args.ablation:
                 for variant, props in plan.ablation.items():
                     self.pending.append(Job(dataset, "xLSTM4Rec", "ablation", plan.seeds[0], self.args.ablation_lr,
-                                            extra=props, variant=variant, priority=10 + d_index,
+                                            extra=props, variant=variant, priority=(10 + d_index, 0, 0),
                                             requires=(prepare.name,)))  # fmt: skip
 
     def add_seeds(self, dataset: str, model: str) -> None:
@@ -233,10 +233,13 @@ class Scheduler:
         if len(grid) < expected or any(r["status"] != "ok" for r in grid):
             return
         best = max(grid, key=lambda r: r["valid"]["ndcg@10"])
-        for seed in plan.seeds[1:]:
+        # seed-major, in the order of the models list: a deadline then cuts the last seed of the last models,
+        # not every seed of the model whose grid happened to finish last
+        d_index, m_index = self.args.datasets.index(dataset), plan.models.index(model)
+        for s_index, seed in enumerate(plan.seeds[1:], start=1):
             prepare = Job(dataset, "SASRec", "prepare", seed, None).name
-            self.pending.append(Job(dataset, model, "seed", seed, best["learning_rate"], priority=0.5,
-                                    requires=(prepare,)))  # fmt: skip
+            self.pending.append(Job(dataset, model, "seed", seed, best["learning_rate"],
+                                    priority=(d_index + 0.5, s_index, m_index), requires=(prepare,)))  # fmt: skip
 
     def launch(self, job: Job) -> None:
         log = open(self.runs_dir / "logs" / f"{job.name}.log", "w")

@@ -132,3 +132,39 @@ def test_machine_line_names_the_machine_and_versions_and_marks_what_a_saved_reco
         "numpy ?, pandas ?."
     )
     assert "GPU: NVIDIA H100, NVIDIA H100." in machine_line({"gpus": ["NVIDIA H100", "NVIDIA H100"]})
+
+
+def test_accuracy_study_runs_seeds_seed_by_seed_in_the_models_order(tmp_path, monkeypatch):
+    # under a deadline the last seed of the last models is what gets cut, whatever order the grids end in
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import argparse
+
+    import accuracy_study
+
+    args = argparse.Namespace(
+        datasets=["amazon-beauty"], runs_dir=str(tmp_path), device="cpu", ablation=False, workers=2,
+        threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0,
+    )  # fmt: skip
+    scheduler = accuracy_study.Scheduler(args)
+    scheduler.plan()
+    plan = accuracy_study.PLANS["amazon-beauty"]
+    for model in ["Pop", "SASRec", "xLSTM4Rec"]:  # the order their grids finish in
+        for lr in [None] if model == "Pop" else plan.learning_rates:
+            name = f"{model}-{lr}"
+            valid = {"ndcg@10": 0.1 if lr == 0.002 else 0.05}
+            scheduler.done[name] = {"dataset": "amazon-beauty", "model": model, "phase": "grid", "status": "ok",
+                                    "learning_rate": lr, "valid": valid}  # fmt: skip
+        scheduler.add_seeds("amazon-beauty", model)
+    seeds = sorted((j for j in scheduler.pending if j.phase == "seed"), key=lambda j: j.priority)
+    assert [(j.model, j.seed) for j in seeds] == [
+        ("xLSTM4Rec", 2021),
+        ("SASRec", 2021),
+        ("Pop", 2021),
+        ("xLSTM4Rec", 2022),
+        ("SASRec", 2022),
+        ("Pop", 2022),
+    ]
+    assert {j.learning_rate for j in seeds if j.model != "Pop"} == {0.002}
+    grid = sorted((j for j in scheduler.pending if j.phase == "grid"), key=lambda j: j.priority)
+    assert max(j.priority for j in grid) < min(j.priority for j in seeds)  # grids of one dataset first
+    assert grid[0].model == "xLSTM4Rec"
