@@ -105,6 +105,9 @@ def run_flags(
     if job.model == "Pop":
         settings = {k: v for k, v in settings.items() if k not in ("hidden_size",)}
         settings["epochs"] = 1  # Pop counts; one pass is its whole training
+        # RecBole 1.2.1's Pop counts every item in its training batches, and its default pointwise negative
+        # sampling puts random items there too: the counts (and the metrics) then change with the seed
+        settings["train_neg_sample_args"] = None
     if job.learning_rate is not None:
         settings["learning_rate"] = job.learning_rate
     if job.model == "xLSTM4Rec" and xlstm_compile is not None:
@@ -296,6 +299,10 @@ class Scheduler:
         env = {**environment(), "date": time.strftime("%Y-%m-%d"), "device": self.args.device,
                "workers": self.args.workers, "threads_per_run": self.args.threads_per_run,
                "command": "python benchmarks/accuracy_study.py " + " ".join(sys.argv[1:]), "plans": plans}  # fmt: skip
+        if environment_file.is_file():  # a rerun into the same runs: its records replace those of the same name
+            previous = json.loads(environment_file.read_text())
+            previous.setdefault("reruns", []).append({"date": env["date"], "command": env["command"]})
+            env = previous
         environment_file.write_text(json.dumps(env, indent=1))
         self.plan()
         while self.pending or self.running:

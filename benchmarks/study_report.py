@@ -14,7 +14,9 @@ HEADLINE = ["ndcg@10", "recall@10", "mrr@10", "hit@10", "ndcg@20", "recall@20"]
 
 
 def load_runs(runs_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (runs_dir / "runs.jsonl").read_text().splitlines() if line.strip()]
+    """The runs' records; where a run was rerun into the same runs_dir, its last record."""
+    records = [json.loads(line) for line in (runs_dir / "runs.jsonl").read_text().splitlines() if line.strip()]
+    return list({record["name"]: record for record in records}.values())
 
 
 def final_runs(runs: list[dict], dataset: str, model: str) -> list[dict]:
@@ -108,8 +110,9 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             lines += ["", f"xLSTM4Rec's mean test NDCG@10 is {gain:+.1%} against the best baseline "
                       f"({best_baseline['model']}, {best_baseline['ndcg@10_mean']:.4f})."]  # fmt: skip
         memory = rows[0]["memory"] if rows else None
-        lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation NDCG@10 "
-                  "was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.", ""]  # fmt: skip
+        lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation "
+                  "NDCG@10 was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.",
+                  ""]  # fmt: skip
         lines += grid_table(runs, dataset) + ablation_table(runs, dataset) + unfinished(runs, dataset)
         (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
         if rows:
@@ -134,6 +137,10 @@ def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
         settings = ", ".join(f"{k}={v}" for k, v in plan["settings"].items())
         protocol = [
             f"Command: `{env.get('command', '?')}`.",
+            *[
+                f"Rerun ({rerun['date']}), replacing the runs of the same name: `{rerun['command']}`."
+                for rerun in env.get("reruns", [])
+            ],
             f"Every model: {settings}; {tuning}; seeds {', '.join(map(str, plan['seeds']))}; the protocol of "
             f"props/{dataset}.yaml (leave-one-out by time, full ranking, NDCG@10 on validation picks the epoch).",
             "",

@@ -20,6 +20,7 @@ import recbole.data.dataset.sequential_dataset as recbole_sequential_dataset_mod
 import recbole.trainer.trainer as recbole_trainer_module
 import torch
 from recbole.config import Config
+from recbole.model.general_recommender.pop import Pop
 from recbole.utils import FeatureType
 
 from recbole_xlstm.checkpoint import load_checkpoint
@@ -221,6 +222,20 @@ def anomaly_mode_as_before_recbole_sine() -> None:
     torch.autograd.set_detect_anomaly(False if already_imported else before)
 
 
+# --- Pop's counts --------------------------------------------------------------------------------
+
+
+def pop_counts_every_occurrence(self: Any, interaction: Any) -> torch.Tensor:
+    """Replaces ``Pop.calculate_loss`` (recbole/model/general_recommender/pop.py:45, RecBole 1.2.1), which
+    counts with ``item_cnt[item, :] = item_cnt[item, :] + 1``: an item that occurs several times in one
+    batch gains 1, not its number of occurrences. Pop's counts, and its metrics, then depend on the batch size
+    and on the shuffle, so on the seed (RecBole issues #1844 and #2198). ``index_add_`` counts every one."""
+    item = interaction[self.ITEM_ID]
+    self.item_cnt.index_add_(0, item, torch.ones(len(item), 1, dtype=self.item_cnt.dtype, device=item.device))
+    self.max_cnt = torch.max(self.item_cnt, dim=0)[0]
+    return torch.nn.Parameter(torch.zeros(1)).to(self.device)  # as RecBole's: Pop has nothing to train
+
+
 # --- applying them -----------------------------------------------------------------------------
 
 # RecBole's own functions, before apply() replaced them (tests show they still break).
@@ -228,6 +243,7 @@ ORIGINAL = {
     "Config.compatibility_settings": Config.compatibility_settings,
     "Dataset._fill_nan": recbole_dataset_module.Dataset._fill_nan,
     **{f"{owner.__name__}.{name}": getattr(owner, name) for owner, name in SERIES_AGG_LEN_METHODS},
+    "Pop.calculate_loss": Pop.calculate_loss,
 }
 
 
@@ -251,6 +267,7 @@ def apply() -> None:
     if not getattr(dataset_class._load_feat, "fixed_by_recbole_xlstm", False):
         dataset_class._load_feat = without_chained_inplace_warning(dataset_class._load_feat)
     weights_only_checkpoints_for_recbole_trainer()
+    Pop.calculate_loss = pop_counts_every_occurrence
     if not getattr(apply, "anomaly_mode_restored", False):
         anomaly_mode_as_before_recbole_sine()
         apply.anomaly_mode_restored = True
@@ -264,6 +281,7 @@ __all__ = [
     "apply",
     "fill_nan_by_assignment",
     "numpy_aliases_for_recbole",
+    "pop_counts_every_occurrence",
     "series_agg_len_per_element",
     "weights_only_checkpoints_for_recbole_trainer",
     "without_chained_inplace_warning",

@@ -92,6 +92,9 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     assert (seed_run["seed"], seed_run["learning_rate"]) == (2021, best)
     assert "Load filtered dataset from" in (runs / "logs" / f"{seed_run['name']}.log").read_text()
     assert {r["phase"] for r in records if r["model"] == "Pop"} == {"grid", "seed"}
+    # Pop counts (compat.pop_counts_every_occurrence, no sampled negatives): the seed changes nothing
+    pop_2020, pop_2021 = sorted((r for r in records if r["model"] == "Pop"), key=lambda r: r["seed"])
+    assert pop_2020["test"] == pop_2021["test"]
 
     report = run_script(script, "--report", f"--runs_dir={runs}", f"--results_dir={results}", cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import recbole.data.dataset.dataset as recbole_dataset_module
+import torch
 from conftest import N_ITEMS, write_tiny_dataset
 from packaging.version import Version
 from recbole.data import create_dataset
@@ -224,6 +225,23 @@ def test_fixes_are_in_place_once_after_import():
         method = getattr(owner, name)
         assert method.fixed_by_recbole_xlstm and method.__wrapped__ is compat.ORIGINAL[f"{owner.__name__}.{name}"]
     assert isinstance(recbole_trainer_module.torch, compat.TorchForRecBoleTrainer)
+
+
+# --- Pop's counts ----------------------------------------------------------------------------------
+
+
+def test_pop_counts_an_item_as_often_as_it_occurs_in_a_batch():
+    from recbole.model.general_recommender.pop import Pop
+
+    def counts(calculate_loss) -> tuple[list[int], int]:
+        pop = SimpleNamespace(ITEM_ID="item_id", item_cnt=torch.zeros(5, 1, dtype=torch.long), device="cpu")
+        calculate_loss(pop, {"item_id": torch.tensor([3, 3, 3, 1, 2])})
+        calculate_loss(pop, {"item_id": torch.tensor([3, 4])})
+        return pop.item_cnt.squeeze(1).tolist(), int(pop.max_cnt)
+
+    assert counts(compat.ORIGINAL["Pop.calculate_loss"]) == ([0, 1, 1, 2, 1], 2)  # RecBole's: once per batch
+    assert Pop.calculate_loss is compat.pop_counts_every_occurrence
+    assert counts(Pop.calculate_loss) == ([0, 1, 1, 4, 1], 4)
 
 
 # --- torch anomaly mode ----------------------------------------------------------------------------
