@@ -105,8 +105,8 @@ def run_flags(
     if job.model == "Pop":
         settings = {k: v for k, v in settings.items() if k not in ("hidden_size",)}
         settings["epochs"] = 1  # Pop counts; one pass is its whole training
-        # RecBole 1.2.1's Pop counts every item in its training batches, and its default pointwise negative
-        # sampling puts random items there too: the counts (and the metrics) then change with the seed
+        # Pop counts the items of its training batches, and RecBole's default pointwise negative sampling adds
+        # random items to them: popularity would include sampled negatives and change with the seed
         settings["train_neg_sample_args"] = None
     if job.learning_rate is not None:
         settings["learning_rate"] = job.learning_rate
