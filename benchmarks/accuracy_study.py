@@ -341,6 +341,40 @@ class Scheduler:
         return self.not_started + sum(r["status"].startswith("failed") for r in self.done.values())
 
 
+def collect(runs_dir: Path) -> list[dict]:
+    """Adds to runs.jsonl the runs that finished after their scheduler stopped (killed before its deadline, or
+    its terminal closed: the runs go on), from their logs: the run's flags (RecBole logs sys.argv) and the
+    RESULT line. Grid and seed runs only; runs without a RESULT line are listed, not recorded."""
+    results_file = runs_dir / "runs.jsonl"
+    known = {json.loads(line)["name"] for line in results_file.read_text().splitlines() if line.strip()}
+    added = []
+    for log in sorted((runs_dir / "logs").glob("*.log")):
+        name, text = log.stem, log.read_text(errors="replace")
+        argv = re.search(r"\['run_recbole_xlstm\.py', (.*?)\]$", text, re.MULTILINE)
+        found = re.search(r"^RESULT (.*)$", text, re.MULTILINE)
+        if name in known or argv is None:  # recorded already, or a dataset preparation
+            continue
+        flags = dict(re.findall(r"'--(\w+)=([^']*)'", argv.group(1)))
+        phase = name[len(f"{flags['dataset']}-{flags['model']}-") :].split("-")[0]
+        if phase not in ("grid", "seed") or not found:
+            print(f"not collected {name}: {'no RESULT line in its log' if not found else phase + ' run'}")
+            continue
+        record = {"name": name, "dataset": flags["dataset"], "model": flags["model"], "phase": phase,
+                  "seed": int(flags["seed"]), "learning_rate": learning_rate(flags.get("learning_rate", "default")),
+                  "variant": "", "extra": {}, "wall_s": None, "status": "ok", "collected_from_log": True,
+                  **json.loads(found.group(1)), **parse_log(text)}  # fmt: skip
+        with open(results_file, "a") as out:
+            out.write(json.dumps(record) + "\n")
+        added.append(record)
+        print(f"collected {name}")
+    if added:
+        environment_file = runs_dir / "environment.json"
+        env = json.loads(environment_file.read_text()) if environment_file.is_file() else {}
+        env.setdefault("collected", []).append({"date": time.strftime("%Y-%m-%d"), "runs": [r["name"] for r in added]})
+        environment_file.write_text(json.dumps(env, indent=1))
+    return added
+
+
 def learning_rate(text: str) -> float | None:
     return None if text == "default" else float(text)
 
@@ -377,6 +411,7 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (seed 2020)")
     parser.add_argument("--ablation_lr", type=float, default=0.002)
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
+    parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
     parser.add_argument("--results_dir", default=str(REPO / "benchmarks" / "results"), help="where --report writes")
     parser.add_argument("--prepare", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=SEEDS[0], help=argparse.SUPPRESS)
@@ -401,6 +436,9 @@ def main() -> None:
     if args.prepare:
         sys.argv = sys.argv[:1]
         prepare_dataset(args.prepare, args.seed, Path(args.runs_dir))
+        return
+    if args.collect:
+        collect(Path(args.runs_dir))
         return
     if args.report:
         from study_report import write_reports

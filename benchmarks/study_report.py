@@ -141,6 +141,11 @@ def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
                 f"Rerun ({rerun['date']}), replacing the runs of the same name: `{rerun['command']}`."
                 for rerun in env.get("reruns", [])
             ],
+            *[
+                f"Recorded from their logs ({entry['date']}, `--collect`: they ended after their scheduler was "
+                f"stopped): {', '.join(entry['runs'])}."
+                for entry in env.get("collected", [])
+            ],
             f"Every model: {settings}; {tuning}; seeds {', '.join(map(str, plan['seeds']))}; the protocol of "
             f"props/{dataset}.yaml (leave-one-out by time, full ranking, NDCG@10 on validation picks the epoch).",
             "",

@@ -106,6 +106,18 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     assert float(rows["xLSTM4Rec"]["ndcg@10_mean"]) == pytest.approx(sum(ndcg) / 2)
     assert (results / "amazon-beauty.png").stat().st_size > 0
 
+    # a run that ended after its scheduler was killed: --collect records it from its log, once
+    lines = (runs / "runs.jsonl").read_text().splitlines()
+    (runs / "runs.jsonl").write_text("\n".join(line for line in lines if seed_run["name"] not in line) + "\n")
+    for _ in range(2):
+        collected = run_script(script, "--collect", f"--runs_dir={runs}", cwd=tmp_path)
+        assert collected.returncode == 0, collected.stderr[-2000:]
+    assert not [line for line in collected.stdout.splitlines() if line.startswith("collected")]  # nothing new
+    (again,) = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines() if seed_run["name"] in line]
+    for key in ("dataset", "model", "phase", "seed", "learning_rate", "test", "valid", "best_epoch", "params"):
+        assert again[key] == seed_run[key], key
+    assert json.loads((runs / "environment.json").read_text())["collected"][0]["runs"] == [seed_run["name"]]
+
 
 def test_accuracy_study_names_a_missing_dataset_and_exits_with_an_error(tmp_path):
     # RecBole itself would try to download it (a URLError traceback offline) in the preparing run
