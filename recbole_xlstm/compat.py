@@ -1,4 +1,5 @@
-"""Fixes for RecBole 1.2.1 on the libraries it now meets; each names the RecBole code and versions.
+"""Fixes for RecBole 1.2.1 on the libraries it now meets, and for one bug of its own (Pop's counts); each
+names the RecBole code and versions.
 
 Applied once by ``import recbole_xlstm``, before any RecBole Config, Dataset or Trainer exists.
 tests/test_compat.py shows, for each fix, that RecBole's unpatched code still breaks on the
