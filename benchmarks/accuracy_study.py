@@ -60,6 +60,7 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "max length 20": {"MAX_ITEM_LIST_LENGTH": 20},
     "max length 100": {"MAX_ITEM_LIST_LENGTH": 100},
     "no embedding dropout": {"dropout_prob": 0.0},
+    "with position embeddings": {"position_embedding": True},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}
@@ -215,15 +216,15 @@ class Scheduler:
             prepares = {seed: Job(dataset, "SASRec", "prepare", seed, None, priority=(-1, 0, 0)) for seed in plan.seeds}
             self.pending += prepares.values()
             prepare = prepares[plan.seeds[0]]
-            for m_index, model in enumerate(plan.models):
+            for m_index, model in enumerate([] if self.args.ablation_only else plan.models):
                 rates = [None] if model == "Pop" else plan.learning_rates
                 for lr in rates:
                     self.pending.append(Job(dataset, model, "grid", plan.seeds[0], lr, priority=(d_index, 0, m_index),
                                             requires=(prepare.name,)))  # fmt: skip
             if self.args.ablation:
-                for variant, props in plan.ablation.items():
+                for v_index, (variant, props) in enumerate(plan.ablation.items()):
                     self.pending.append(Job(dataset, "xLSTM4Rec", "ablation", plan.seeds[0], self.args.ablation_lr,
-                                            extra=props, variant=variant, priority=(10 + d_index, 0, 0),
+                                            extra=props, variant=variant, priority=(10 + d_index, 0, v_index),
                                             requires=(prepare.name,)))  # fmt: skip
 
     def add_seeds(self, dataset: str, model: str) -> None:
@@ -409,6 +410,8 @@ def main() -> None:
     parser.add_argument("--deadline_s", type=float, default=float("inf"))
     parser.add_argument("--min_left_s", type=float, default=0.0, help="start no run with less time than this left")
     parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (seed 2020)")
+    parser.add_argument("--ablation_only", action="store_true",
+                        help="only the ablation; its baseline: the xLSTM4Rec grid run in --runs_dir")  # fmt: skip
     parser.add_argument("--ablation_lr", type=float, default=0.002)
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
     parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
@@ -429,6 +432,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE", help="override a setting, all datasets")
     parser.add_argument("--ablation_variants", nargs="+", default=None, help="a subset of the ablation")
     args, rest = parser.parse_known_args()
+    args.ablation = args.ablation or args.ablation_only
     override_plans(args)
     if args.child:
         child([flag for flag in rest if flag != "--"])

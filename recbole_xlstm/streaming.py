@@ -58,6 +58,11 @@ class StreamingRecommender:
                 f"{recommender.config['model']} has no recurrent step form; streaming needs an xLSTM4Rec checkpoint "
                 "(use Recommender for other models: it re-reads the history each time)."
             )
+        if recommender.config["position_embedding"]:
+            raise ValueError(
+                "this xLSTM4Rec was trained with position_embedding=True, which ties it to a window of "
+                "MAX_ITEM_LIST_LENGTH items; streaming has no window. Use Recommender for it."
+            )
         self.recommender = recommender
         self.model = recommender.model
         self.device = recommender.config["device"]

@@ -158,7 +158,7 @@ def test_accuracy_study_runs_seeds_seed_by_seed_in_the_models_order(tmp_path, mo
 
     args = argparse.Namespace(
         datasets=["amazon-beauty"], runs_dir=str(tmp_path), device="cpu", ablation=False, workers=2,
-        threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0,
+        threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0, ablation_only=False,
     )  # fmt: skip
     scheduler = accuracy_study.Scheduler(args)
     scheduler.plan()
@@ -183,3 +183,20 @@ def test_accuracy_study_runs_seeds_seed_by_seed_in_the_models_order(tmp_path, mo
     grid = sorted((j for j in scheduler.pending if j.phase == "grid"), key=lambda j: j.priority)
     assert max(j.priority for j in grid) < min(j.priority for j in seeds)  # grids of one dataset first
     assert grid[0].model == "xLSTM4Rec"
+
+
+def test_accuracy_study_ablation_only_plans_the_variants_in_their_order_and_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import argparse
+
+    import accuracy_study
+
+    args = argparse.Namespace(
+        datasets=["amazon-beauty"], runs_dir=str(tmp_path), device="cpu", ablation=True, ablation_only=True,
+        ablation_lr=0.002, workers=2, threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0,
+    )  # fmt: skip
+    scheduler = accuracy_study.Scheduler(args)
+    scheduler.plan()
+    runs = sorted((j for j in scheduler.pending if j.phase != "prepare"), key=lambda j: j.priority)
+    assert [j.variant for j in runs] == list(accuracy_study.PLANS["amazon-beauty"].ablation)
+    assert {(j.model, j.phase, j.seed, j.learning_rate) for j in runs} == {("xLSTM4Rec", "ablation", 2020, 0.002)}

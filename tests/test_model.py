@@ -102,6 +102,26 @@ def test_item_padding_row_starts_at_zero_and_blocks_keep_the_package_init(tiny_c
     assert cell.fgate.bias.min() >= 3.0 and cell.fgate.bias.max() <= 6.0
 
 
+def test_position_embeddings_are_added_to_the_items_and_only_they_change_the_scores(tiny_config):
+    config, plain, _ = build(tiny_config())
+    _, positional, _ = build(tiny_config(position_embedding=True))
+    missing, unexpected = positional.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["position_embedding.weight"] and not unexpected
+    plain.eval(), positional.eval()
+    sequences = batch(plain, [[3, 7, 2, 9], [5]], config["MAX_ITEM_LIST_LENGTH"])
+    with torch.no_grad():
+        positional.position_embedding.weight.zero_()
+        torch.testing.assert_close(positional.full_sort_predict(sequences), plain.full_sort_predict(sequences))
+        positional.position_embedding.weight.normal_(std=0.5)
+        assert not torch.allclose(positional.full_sort_predict(sequences), plain.full_sort_predict(sequences))
+
+
+def test_the_recurrent_step_refuses_a_model_with_position_embeddings(tiny_config):
+    _, model, _ = build(tiny_config(position_embedding=True))
+    with pytest.raises(ValueError, match="position_embedding=True"):
+        model.step(torch.tensor([3]))
+
+
 def test_chunkwise_mlstm_kernel_matches_the_parallel_form():
     from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
 

@@ -17,6 +17,7 @@ BAD = [
     ({"xlstm_backend": "triton"}, r"xlstm_backend must be one of"),
     ({"mlstm_chunk_size": 48}, r"mlstm_chunk_size must be a power of two"),
     ({"dropout_prob": 1.0}, r"dropout_prob must be in \[0, 1\)"),
+    ({"position_embedding": "yes"}, r"position_embedding must be True or False, got 'yes'"),
 ]
 
 

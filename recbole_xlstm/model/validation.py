@@ -84,6 +84,9 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
         ff = config["slstm_proj_factor"]
         _require(isinstance(ff, (int, float)) and ff > 0, f"slstm_proj_factor must be a positive number, got {ff!r}.")
 
+    position = config["position_embedding"]  # None: a checkpoint saved before the property existed
+    _require(position in (True, False, None), f"position_embedding must be True or False, got {position!r}.")
+
     for name in ("dropout_prob", "xlstm_dropout"):
         p = config[name]
         _require(isinstance(p, (int, float)) and 0 <= p < 1, f"{name} must be in [0, 1), got {p!r}.")
@@ -91,7 +94,9 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
     max_len = config["MAX_ITEM_LIST_LENGTH"]
     context = config["context_length"]
     if context is not None:
-        _require(_is_int(context) and context > 0, f"context_length must be a positive integer or null, got {context!r}.")
+        _require(
+            _is_int(context) and context > 0, f"context_length must be a positive integer or null, got {context!r}."
+        )
         _require(
             max_len <= context,
             f"MAX_ITEM_LIST_LENGTH={max_len} is longer than context_length={context}, the longest sequence "

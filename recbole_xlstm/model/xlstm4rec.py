@@ -63,6 +63,11 @@ class xLSTM4Rec(SequentialRecommender):
         self.loss_type = config["loss_type"]
 
         self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
+        # Learned absolute positions as in SASRec; off by default: the blocks are recurrent and
+        # already know the order, and the ablation (benchmarks/results) measures what they add.
+        self.position_embedding = (
+            nn.Embedding(self.max_seq_length, self.hidden_size) if config["position_embedding"] else None
+        )
         self.emb_dropout = nn.Dropout(self.dropout_prob)
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=1e-12)
 
@@ -89,6 +94,8 @@ class xLSTM4Rec(SequentialRecommender):
         # Only the embedding is initialised here: the xLSTM blocks already ran the
         # package's own reset_parameters() (small/wang init, power-law gate biases).
         nn.init.normal_(self.item_embedding.weight, mean=0.0, std=self.initializer_range)
+        if self.position_embedding is not None:
+            nn.init.normal_(self.position_embedding.weight, mean=0.0, std=self.initializer_range)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
@@ -126,6 +133,9 @@ class xLSTM4Rec(SequentialRecommender):
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         item_emb = self.item_embedding(item_seq)
+        if self.position_embedding is not None:
+            positions = torch.arange(item_seq.size(1), device=item_seq.device)
+            item_emb = item_emb + self.position_embedding(positions)
         hidden = self.LayerNorm(self.emb_dropout(item_emb))
         hidden = self._run_blocks(hidden)
         return self.gather_indexes(hidden, item_seq_len - 1)  # [B, H]
@@ -187,6 +197,12 @@ class xLSTM4Rec(SequentialRecommender):
         this to a tolerance), and the new state. For histories longer than MAX_ITEM_LIST_LENGTH,
         ``forward`` sees only the last MAX_ITEM_LIST_LENGTH items and the state keeps all of them.
         """
+        if self.position_embedding is not None:
+            raise ValueError(
+                "step() cannot run a model trained with position_embedding=True: its positions index "
+                "forward's window of MAX_ITEM_LIST_LENGTH items, and the recurrent state has no window. "
+                "Rank with Recommender (which calls forward), or train with position_embedding=False."
+            )
         hidden = self.LayerNorm(self.emb_dropout(self.item_embedding(items.unsqueeze(1))))
         hidden, state = self.xlstm.step(hidden, state)
         return hidden[:, 0], state
