@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED_DATA = REPO.parent / "shared" / "datasets"
 
+RESULT_LINE = re.compile(r"^RESULT (.*)$", re.MULTILINE)  # what a finished run prints last (see child)
 MODELS = ["xLSTM4Rec", "SASRec", "GRU4Rec", "NARM", "BERT4Rec", "Pop"]
 SEEDS = [2020, 2021, 2022]
 
@@ -105,10 +106,7 @@ def run_flags(
     settings = {**plan.settings, **job.extra, "seed": job.seed}
     if job.model == "Pop":
         settings = {k: v for k, v in settings.items() if k not in ("hidden_size",)}
-        settings["epochs"] = 1  # Pop counts; one pass is its whole training
-        # Pop counts the items of its training batches, and RecBole's default pointwise negative sampling adds
-        # random items to them: popularity would include sampled negatives and change with the seed
-        settings["train_neg_sample_args"] = None
+        settings["epochs"] = 1  # Pop counts; one pass is its whole training (the plugin gives it no negatives)
     if job.learning_rate is not None:
         settings["learning_rate"] = job.learning_rate
     if job.model == "xLSTM4Rec" and xlstm_compile is not None:
@@ -266,7 +264,7 @@ class Scheduler:
         record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase, "seed": job.seed,
                   "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra,
                   "wall_s": time.time() - started}  # fmt: skip
-        found = re.search(r"^RESULT (.*)$", text, re.MULTILINE)
+        found = RESULT_LINE.search(text)
         if process.returncode == 0 and (found or job.phase == "prepare"):
             record["status"] = "ok"
             if found:
@@ -301,10 +299,9 @@ class Scheduler:
                "workers": self.args.workers, "threads_per_run": self.args.threads_per_run,
                "command": "python benchmarks/accuracy_study.py " + " ".join(sys.argv[1:]), "plans": plans}  # fmt: skip
         if environment_file.is_file():  # a rerun into the same runs: its records replace those of the same name
-            previous = json.loads(environment_file.read_text())
-            previous.setdefault("reruns", []).append({"date": env["date"], "command": env["command"]})
-            env = previous
-        environment_file.write_text(json.dumps(env, indent=1))
+            add_to_environment(self.runs_dir, "reruns", {"date": env["date"], "command": env["command"]})
+        else:
+            environment_file.write_text(json.dumps(env, indent=1))
         self.plan()
         while self.pending or self.running:
             for name, (_, process, _) in list(self.running.items()):
@@ -345,35 +342,58 @@ class Scheduler:
 def collect(runs_dir: Path) -> list[dict]:
     """Adds to runs.jsonl the runs that finished after their scheduler stopped (killed before its deadline, or
     its terminal closed: the runs go on), from their logs: the run's flags (RecBole logs sys.argv) and the
-    RESULT line. Grid and seed runs only; runs without a RESULT line are listed, not recorded."""
-    results_file = runs_dir / "runs.jsonl"
-    known = {json.loads(line)["name"] for line in results_file.read_text().splitlines() if line.strip()}
+    RESULT line. Runs without a RESULT line are listed, not recorded."""
+    from study_report import load_runs
+
+    known = {record["name"] for record in load_runs(runs_dir)} if (runs_dir / "runs.jsonl").is_file() else set()
     added = []
     for log in sorted((runs_dir / "logs").glob("*.log")):
         name, text = log.stem, log.read_text(errors="replace")
         argv = re.search(r"\['run_recbole_xlstm\.py', (.*?)\]$", text, re.MULTILINE)
-        found = re.search(r"^RESULT (.*)$", text, re.MULTILINE)
         if name in known or argv is None:  # recorded already, or a dataset preparation
             continue
-        flags = dict(re.findall(r"'--(\w+)=([^']*)'", argv.group(1)))
-        phase = name[len(f"{flags['dataset']}-{flags['model']}-") :].split("-")[0]
-        if phase not in ("grid", "seed") or not found:
-            print(f"not collected {name}: {'no RESULT line in its log' if not found else phase + ' run'}")
+        found = RESULT_LINE.search(text)
+        if not found:
+            print(f"not collected {name}: no RESULT line in its log")
             continue
-        record = {"name": name, "dataset": flags["dataset"], "model": flags["model"], "phase": phase,
-                  "seed": int(flags["seed"]), "learning_rate": learning_rate(flags.get("learning_rate", "default")),
-                  "variant": "", "extra": {}, "wall_s": None, "status": "ok", "collected_from_log": True,
-                  **json.loads(found.group(1)), **parse_log(text)}  # fmt: skip
-        with open(results_file, "a") as out:
+        flags = dict(re.findall(r"'--(\w+)=([^']*)'", argv.group(1)))
+        job = job_of_run(name, flags)
+        if job is None:
+            print(f"not collected {name}: an ablation variant this script no longer has")
+            continue
+        record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase, "seed": job.seed,
+                  "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra, "wall_s": None,
+                  "status": "ok", "collected_from_log": True}  # fmt: skip
+        record.update(json.loads(found.group(1)), **parse_log(text))
+        with open(runs_dir / "runs.jsonl", "a") as out:
             out.write(json.dumps(record) + "\n")
         added.append(record)
         print(f"collected {name}")
     if added:
-        environment_file = runs_dir / "environment.json"
-        env = json.loads(environment_file.read_text()) if environment_file.is_file() else {}
-        env.setdefault("collected", []).append({"date": time.strftime("%Y-%m-%d"), "runs": [r["name"] for r in added]})
-        environment_file.write_text(json.dumps(env, indent=1))
+        add_to_environment(
+            runs_dir, "collected", {"date": time.strftime("%Y-%m-%d"), "runs": [r["name"] for r in added]}
+        )
     return added
+
+
+def job_of_run(name: str, flags: dict[str, str]) -> Job | None:
+    """The Job that a run's name and logged flags describe (an ablation's variant is the one whose name the run
+    bears; None if no variant does)."""
+    phase = name[len(f"{flags['dataset']}-{flags['model']}-") :].split("-")[0]
+    rate = learning_rate(flags.get("learning_rate", "default"))
+    job = Job(flags["dataset"], flags["model"], phase, int(flags["seed"]), rate)
+    if phase != "ablation":
+        return job
+    variants = (Job(**{**vars(job), "variant": v, "extra": props}) for v, props in ABLATION.items())
+    return next((variant for variant in variants if variant.name == name), None)
+
+
+def add_to_environment(runs_dir: Path, key: str, entry: dict) -> None:
+    """Appends to a list in the runs' environment.json (what was rerun or collected there, and when)."""
+    environment_file = runs_dir / "environment.json"
+    env = json.loads(environment_file.read_text()) if environment_file.is_file() else {}
+    env.setdefault(key, []).append(entry)
+    environment_file.write_text(json.dumps(env, indent=1))
 
 
 def learning_rate(text: str) -> float | None:

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: RecBole's overall/model/dataset defaults < the plugin's
 ``properties/<Model>.yaml`` < config files < config dict < ``--key=value`` on the command line.
-For every model (RecBole's too), ``train_neg_sample_args`` follows ``loss_type`` unless set.
+For every model (RecBole's too), ``train_neg_sample_args`` follows ``loss_type`` unless set (Pop: none).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from recbole_xlstm.registry import (
     get_model,
     load_plugin_layers,
     recbole_load_internal_config_dict,
-    set_neg_sampling_by_loss_type,
+    set_train_neg_sampling,
 )
 
 
@@ -29,4 +29,4 @@ class Config(RecBoleConfig):
         # RecBole's original layering, not the registered wrapper, so the plugin layer goes in once.
         recbole_load_internal_config_dict(self, model, model_class, dataset)
         load_plugin_layers(self, model)
-        set_neg_sampling_by_loss_type(self)
+        set_train_neg_sampling(self, model)

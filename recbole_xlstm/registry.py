@@ -74,13 +74,18 @@ def plugin_property_file(model_name: str) -> Path | None:
     return path if model_name in PLUGIN_MODELS and path.is_file() else None
 
 
-def set_neg_sampling_by_loss_type(config: RecBoleConfig) -> None:
-    """CE trains on all items, so RecBole 1.2.1 raises unless train_neg_sample_args is None;
-    BPR needs its sampler. Follow loss_type unless the user set train_neg_sample_args."""
+# Models that learn by counting the items of their training batches: RecBole 1.2.1's Pop counts every item
+# of a batch, so sampled negatives would count as interactions (and make its ranking depend on the seed).
+COUNTING_MODELS = frozenset({"Pop"})
+
+
+def set_train_neg_sampling(config: RecBoleConfig, model: str) -> None:
+    """Unless the user set train_neg_sample_args: none for CE (it trains on all items, and RecBole 1.2.1
+    raises with a sampler) and for the counting models; BPR keeps RecBole's sampler."""
     if "train_neg_sample_args" in config.external_config_dict:
         return
     loss_type = config.external_config_dict.get("loss_type", config.internal_config_dict.get("loss_type"))
-    if loss_type == "CE":
+    if loss_type == "CE" or model in COUNTING_MODELS:
         config.internal_config_dict["train_neg_sample_args"] = None
 
 
@@ -95,7 +100,7 @@ def _recbole_config_with_plugin_properties(self, model, model_class, dataset) ->
     recbole_load_internal_config_dict(self, model, model_class, dataset)
     if model in PLUGIN_MODELS:
         load_plugin_layers(self, model)
-        set_neg_sampling_by_loss_type(self)
+        set_train_neg_sampling(self, model)
 
 
 def register() -> None:

@@ -106,17 +106,23 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     assert float(rows["xLSTM4Rec"]["ndcg@10_mean"]) == pytest.approx(sum(ndcg) / 2)
     assert (results / "amazon-beauty.png").stat().st_size > 0
 
-    # a run that ended after its scheduler was killed: --collect records it from its log, once
+    # runs that ended after their scheduler was killed: --collect records them from their logs, once
+    (ablation_run,) = [r for r in records if r["phase"] == "ablation"]
+    lost = {seed_run["name"]: seed_run, ablation_run["name"]: ablation_run}
     lines = (runs / "runs.jsonl").read_text().splitlines()
-    (runs / "runs.jsonl").write_text("\n".join(line for line in lines if seed_run["name"] not in line) + "\n")
+    (runs / "runs.jsonl").write_text("\n".join(line for line in lines if json.loads(line)["name"] not in lost) + "\n")
     for _ in range(2):
         collected = run_script(script, "--collect", f"--runs_dir={runs}", cwd=tmp_path)
         assert collected.returncode == 0, collected.stderr[-2000:]
     assert not [line for line in collected.stdout.splitlines() if line.startswith("collected")]  # nothing new
-    (again,) = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines() if seed_run["name"] in line]
-    for key in ("dataset", "model", "phase", "seed", "learning_rate", "test", "valid", "best_epoch", "params"):
-        assert again[key] == seed_run[key], key
-    assert json.loads((runs / "environment.json").read_text())["collected"][0]["runs"] == [seed_run["name"]]
+    again = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()]
+    again = {r["name"]: r for r in again if r["name"] in lost}
+    assert len(again) == 2
+    for name, record in lost.items():
+        for key in ("dataset", "model", "phase", "seed", "learning_rate", "variant", "extra", "test", "valid",
+                    "best_epoch", "params"):  # fmt: skip
+            assert again[name][key] == record[key], key
+    assert sorted(json.loads((runs / "environment.json").read_text())["collected"][0]["runs"]) == sorted(lost)
 
 
 def test_accuracy_study_names_a_missing_dataset_and_exits_with_an_error(tmp_path):

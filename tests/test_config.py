@@ -62,6 +62,15 @@ def test_recbole_builtin_models_get_the_same_ce_convenience():
     assert config["n_layers"] == 2  # RecBole's own SASRec properties
 
 
+def test_pop_counts_training_items_without_sampled_negatives_unless_the_user_asks_for_them():
+    # RecBole alone gives Pop its uniform pointwise sampler, and Pop then counts the sampled items too
+    assert RecBoleConfig(model="Pop", dataset="ml-100k")["train_neg_sample_args"]["distribution"] == "uniform"
+    assert Config(model="Pop", dataset="ml-100k")["train_neg_sample_args"]["distribution"] == "none"
+    sampled = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
+    config = Config(model="Pop", dataset="ml-100k", config_dict={"train_neg_sample_args": sampled})
+    assert config["train_neg_sample_args"]["distribution"] == "uniform"
+
+
 def test_recboles_own_config_reads_the_plugin_properties_after_import():
     config = RecBoleConfig(model="xLSTM4Rec", dataset="ml-100k")
     assert config["num_blocks"] == 2
