@@ -432,7 +432,8 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (seed 2020)")
     parser.add_argument("--ablation_only", action="store_true",
                         help="only the ablation; its baseline: the xLSTM4Rec grid run in --runs_dir")  # fmt: skip
-    parser.add_argument("--ablation_lr", type=float, default=0.002)
+    parser.add_argument("--ablation_lr", type=learning_rate, default=0.002,
+                        help="'default': xLSTM4Rec's own (as --learning_rates default)")  # fmt: skip
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
     parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
     parser.add_argument("--results_dir", default=str(REPO / "benchmarks" / "results"), help="where --report writes")

@@ -184,7 +184,8 @@ def ablation_table(runs: list[dict], dataset: str) -> list[str]:
         return []
     lr = rows[0]["learning_rate"]
     same_lr = [r for r in default if r["learning_rate"] == lr]
-    lines = [f"## Ablation of xLSTM4Rec (seed 2020, lr {lr:g}; one seed: differences under about the seed "
+    rate = "xLSTM4Rec's default lr" if lr is None else f"lr {lr:g}"
+    lines = [f"## Ablation of xLSTM4Rec (seed 2020, {rate}; one seed: differences under about the seed "
              "spread above are noise)", "",
              "| variant | valid NDCG@10 | test NDCG@10 | test Recall@10 | best epoch | s/epoch | params |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -206,3 +206,19 @@ def test_accuracy_study_ablation_only_plans_the_variants_in_their_order_and_noth
     runs = sorted((j for j in scheduler.pending if j.phase != "prepare"), key=lambda j: j.priority)
     assert [j.variant for j in runs] == list(accuracy_study.PLANS["amazon-beauty"].ablation)
     assert {(j.model, j.phase, j.seed, j.learning_rate) for j in runs} == {("xLSTM4Rec", "ablation", 2020, 0.002)}
+
+
+def test_ablation_table_compares_with_the_default_run_at_the_same_rate_even_the_models_own(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import ablation_table
+
+    def run(phase: str, lr: float | None, ndcg: float, variant: str = "") -> dict:
+        scores = {"ndcg@10": ndcg, "recall@10": 2 * ndcg}
+        return {"dataset": "ml-100k", "model": "xLSTM4Rec", "phase": phase, "status": "ok", "seed": 2020,
+                "learning_rate": lr, "variant": variant, "valid": scores, "test": scores}  # fmt: skip
+
+    runs = [run("grid", None, 0.0600), run("grid", 0.004, 0.0500), run("ablation", None, 0.0550, "1 mLSTM block")]
+    table = "\n".join(ablation_table(runs, "ml-100k"))
+    assert "xLSTM4Rec's default lr" in table
+    assert "| default: 2 mLSTM blocks, max length 50 | 0.0600 |" in table and "0.0500" not in table
+    assert "| 1 mLSTM block | 0.0550 |" in table
