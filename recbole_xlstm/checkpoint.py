@@ -36,7 +36,8 @@ def _uncallable(config_class: type) -> type:
     def refuse(self, *args: Any, **kwargs: Any) -> None:
         raise pickle.UnpicklingError(f"a checkpoint tried to call {config_class.__qualname__}(...); refused")
 
-    return type(f"Uncallable{config_class.__name__}", (config_class,), {"__init__": refuse, "restores_to": config_class})
+    namespace = {"__init__": refuse, "restores_to": config_class}
+    return type(f"Uncallable{config_class.__name__}", (config_class,), namespace)
 
 
 @functools.cache  # one stand-in class per Config class, so loaded configs share a type
@@ -116,9 +117,8 @@ def load_checkpoint(checkpoint_file: str, map_location: Any = "cpu") -> dict:
             "checkpoint under checkpoint_dir."
         )
     try:
-        model_classes = tuple(
-            name for name in torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint_file) if _is_model_class_name(name)
-        )
+        unsafe_globals = torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint_file)
+        model_classes = tuple(name for name in unsafe_globals if _is_model_class_name(name))
         with torch.serialization.safe_globals(checkpoint_safe_globals(model_classes)):
             checkpoint = torch.load(checkpoint_file, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as error:

@@ -100,7 +100,8 @@ class Recommender:
             check_dataset_files(config)
         except DatasetNotFoundError as error:
             raise DatasetNotFoundError(
-                f"{error} The checkpoint '{checkpoint_file}' was trained on it; pass --data_path to say where it is now."
+                f"{error} The checkpoint '{checkpoint_file}' was trained on it; "
+                "pass --data_path to say where it is now."
             ) from error
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
@@ -186,7 +187,8 @@ class Recommender:
     def write_csv(
         self, path: str, users: Iterable[str] | None = None, topk: int = 10, exclude_seen: bool = True
     ) -> int:
-        """One row per (user, rank): user, rank, item_id, title, score, probability, cold_start. Returns the users written."""
+        """One row per (user, rank): user, rank, item_id, title, score, probability, cold_start.
+        Returns the number of users written."""
         written = 0
         with open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)

@@ -121,7 +121,8 @@ def best_config_yaml(summary: dict[str, Any]) -> str:
         f"(search space {summary['params_file']}),\n"
         f"# chosen on validation {summary['valid_metric']} = {summary['best_valid_score']:.4f}.\n"
         f"# The search ran at most {summary['max_epochs']} epochs per trial; epochs is left to your other config.\n"
-        f'# python run_recbole_xlstm.py --model={summary["model"]} --dataset={summary["dataset"]} --config_files="{files}"\n'
+        f"# python run_recbole_xlstm.py --model={summary['model']} --dataset={summary['dataset']} "
+        f'--config_files="{files}"\n'
     )
     return head + yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
 

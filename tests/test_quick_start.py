@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import run_recbole_xlstm
-from recbole_xlstm.quick_start import DatasetNotFoundError, run_recbole_xlstm as run_plugin
+from recbole_xlstm.quick_start import DatasetNotFoundError
+from recbole_xlstm.quick_start import run_recbole_xlstm as run_plugin
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = {"recall@10", "mrr@10", "ndcg@10"}

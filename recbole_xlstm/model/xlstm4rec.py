@@ -14,11 +14,9 @@ from __future__ import annotations
 import logging
 
 import torch
-from torch import nn
-
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.loss import BPRLoss
-
+from torch import nn
 from xlstm import (
     FeedForwardConfig,
     mLSTMBlockConfig,
