@@ -177,20 +177,25 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
 
 
 def ablation_table(runs: list[dict], dataset: str) -> list[str]:
+    """Each variant's runs beside the default's runs with the same seeds and learning rate."""
     rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
-    default = [r for r in runs if r["dataset"] == dataset and r["model"] == "xLSTM4Rec" and r["phase"] == "grid"
-               and r["status"] == "ok" and r["seed"] == 2020]  # fmt: skip
     if not rows:
         return []
-    lr = rows[0]["learning_rate"]
-    same_lr = [r for r in default if r["learning_rate"] == lr]
+    lr, seeds = rows[0]["learning_rate"], sorted({r["seed"] for r in rows})
+    default = [r for r in runs if r["dataset"] == dataset and r["model"] == "xLSTM4Rec" and r["status"] == "ok"
+               and r["phase"] in ("grid", "seed") and r["seed"] in seeds and r["learning_rate"] == lr]  # fmt: skip
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    rows = sorted(rows, key=lambda r: (variants.index(r["variant"]), r["seed"]))
     rate = "xLSTM4Rec's default lr" if lr is None else f"lr {lr:g}"
-    lines = [f"## Ablation of xLSTM4Rec (seed 2020, {rate}; one seed: differences under about the seed "
-             "spread above are noise)", "",
-             "| variant | valid NDCG@10 | test NDCG@10 | test Recall@10 | best epoch | s/epoch | params |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in [dict(r, variant="default: 2 mLSTM blocks, max length 50") for r in same_lr] + rows:
-        lines.append(f"| {r['variant']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
+    lines = [f"## Ablation of xLSTM4Rec ({rate}; few seeds: differences under about the seed spread above are "
+             "noise)", "",
+             "| variant | seed | valid NDCG@10 | test NDCG@10 | test Recall@10 | best epoch | s/epoch | params |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    default = sorted(
+        (dict(r, variant="default: 2 mLSTM blocks, max length 50") for r in default), key=lambda r: r["seed"]
+    )
+    for r in default + rows:
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
                      f"{r['test']['recall@10']:.4f} | {fmt(r.get('best_epoch'), 'd')} | "
                      f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
     return lines + [""]

@@ -208,17 +208,20 @@ def test_accuracy_study_ablation_only_plans_the_variants_in_their_order_and_noth
     assert {(j.model, j.phase, j.seed, j.learning_rate) for j in runs} == {("xLSTM4Rec", "ablation", 2020, 0.002)}
 
 
-def test_ablation_table_compares_with_the_default_run_at_the_same_rate_even_the_models_own(monkeypatch):
+def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rate_even_the_models_own(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     from study_report import ablation_table
 
-    def run(phase: str, lr: float | None, ndcg: float, variant: str = "") -> dict:
+    def run(phase: str, lr: float | None, ndcg: float, variant: str = "", seed: int = 2020) -> dict:
         scores = {"ndcg@10": ndcg, "recall@10": 2 * ndcg}
-        return {"dataset": "ml-100k", "model": "xLSTM4Rec", "phase": phase, "status": "ok", "seed": 2020,
+        return {"dataset": "ml-100k", "model": "xLSTM4Rec", "phase": phase, "status": "ok", "seed": seed,
                 "learning_rate": lr, "variant": variant, "valid": scores, "test": scores}  # fmt: skip
 
-    runs = [run("grid", None, 0.0600), run("grid", 0.004, 0.0500), run("ablation", None, 0.0550, "1 mLSTM block")]
+    runs = [run("grid", None, 0.0600), run("grid", 0.004, 0.0500), run("seed", None, 0.0610, seed=2021),
+            run("seed", None, 0.0620, seed=2022), run("ablation", None, 0.0551, "1 mLSTM block", seed=2021),
+            run("ablation", None, 0.0550, "1 mLSTM block")]  # fmt: skip
     table = "\n".join(ablation_table(runs, "ml-100k"))
     assert "xLSTM4Rec's default lr" in table
-    assert "| default: 2 mLSTM blocks, max length 50 | 0.0600 |" in table and "0.0500" not in table
-    assert "| 1 mLSTM block | 0.0550 |" in table
+    assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0600 |" in table and "0.0500" not in table
+    assert "| default: 2 mLSTM blocks, max length 50 | 2021 | 0.0610 |" in table and "0.0620" not in table
+    assert table.index("| 1 mLSTM block | 2020 | 0.0550 |") < table.index("| 1 mLSTM block | 2021 | 0.0551 |")
