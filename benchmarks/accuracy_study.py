@@ -21,6 +21,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -295,9 +296,10 @@ class Scheduler:
                    "settings": plan.settings}
             for name, plan in PLANS.items() if name in self.args.datasets
         }  # fmt: skip
+        command = shlex.join(["python", "benchmarks/accuracy_study.py", *sys.argv[1:]])  # quoted: it can be rerun
         env = {**environment(), "date": time.strftime("%Y-%m-%d"), "device": self.args.device,
-               "workers": self.args.workers, "threads_per_run": self.args.threads_per_run,
-               "command": "python benchmarks/accuracy_study.py " + " ".join(sys.argv[1:]), "plans": plans}  # fmt: skip
+               "workers": self.args.workers, "threads_per_run": self.args.threads_per_run, "command": command,
+               "plans": plans}  # fmt: skip
         if environment_file.is_file():  # a rerun into the same runs: its records replace those of the same name
             add_to_environment(self.runs_dir, "reruns", {"date": env["date"], "command": env["command"]})
         else:

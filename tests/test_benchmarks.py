@@ -84,6 +84,9 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    # the recorded command reruns the study: a variant's name with spaces stays one argument
+    command = json.loads((runs / "environment.json").read_text())["command"]
+    assert "--ablation_variants '1 mLSTM block' --workers" in command
     records = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()]
     assert all(r["status"] == "ok" for r in records), [r["status"] for r in records]
     grid = {r["learning_rate"]: r for r in records if r["model"] == "xLSTM4Rec" and r["phase"] == "grid"}
