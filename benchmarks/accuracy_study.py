@@ -431,7 +431,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--deadline_s", type=float, default=float("inf"))
     parser.add_argument("--min_left_s", type=float, default=0.0, help="start no run with less time than this left")
-    parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (seed 2020)")
+    parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (the first seed)")
     parser.add_argument("--ablation_only", action="store_true",
                         help="only the ablation; its baseline: the xLSTM4Rec grid run in --runs_dir")  # fmt: skip
     parser.add_argument("--ablation_lr", type=learning_rate, default=0.002,

@@ -70,3 +70,12 @@ def test_streaming_needs_an_xlstm_checkpoint(tmp_path):
     checkpoint, _, _ = train_with_the_run_script(tmp_path, model="SASRec", n_layers=1, n_heads=1)
     with pytest.raises(TypeError, match="SASRec has no recurrent step form"):
         StreamingRecommender(Recommender.from_checkpoint(checkpoint, device="cpu"))
+
+
+def test_streaming_refuses_a_model_trained_with_position_embeddings():
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(step=lambda items, state: None)  # what a model needs to stream, but for positions
+    recommender = SimpleNamespace(model=model, config={"model": "xLSTM4Rec", "position_embedding": True})
+    with pytest.raises(ValueError, match="position_embedding=True"):
+        StreamingRecommender(recommender)
