@@ -17,6 +17,7 @@ the same grid of learning rates (seed 2020), then the best rate with seeds 2021 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -76,8 +77,8 @@ PLANS = {
         {**COMMON, "train_batch_size": 512, "epochs": 60, "stopping_step": 5}, ablation=ABLATION,
     ),
     "ml-1m": DatasetPlan(
-        str(SHARED_DATA), ["xLSTM4Rec", "SASRec", "GRU4Rec"], [0.002],
-        {**COMMON, "train_batch_size": 2048, "epochs": 12, "stopping_step": 3},
+        str(SHARED_DATA), ["xLSTM4Rec", "SASRec", "GRU4Rec", "Pop"], [0.002],
+        {**COMMON, "train_batch_size": 2048, "epochs": 60, "stopping_step": 5},
     ),
 }  # fmt: skip
 
@@ -151,14 +152,43 @@ def prepare_dataset(dataset: str, seed: int, runs_dir: Path) -> None:
     assert cache.is_file(), cache
 
 
-def child(flags: list[str]) -> None:
+def stop_training_by(deadline: float) -> dict:
+    """Makes RecBole's ``Trainer.fit`` stop as early stopping does, at the first validation after which one more
+    epoch would end past ``deadline`` (a ``time.time()``); the test then runs with the best epoch's weights as
+    usual. A run under a study's deadline thus ends with a result instead of being killed. Returns a dict whose
+    "stopped" turns True if the time stopped it."""
+    import recbole.trainer.trainer as recbole_trainer
+
+    state = {"stopped": False, "epoch_started": None}
+    train_epoch, early_stopping = recbole_trainer.Trainer._train_epoch, recbole_trainer.early_stopping
+
+    def timed_train_epoch(self, *args, **kwargs):
+        state["epoch_started"] = time.time()
+        return train_epoch(self, *args, **kwargs)
+
+    def early_stopping_or_time(*args, **kwargs):
+        best, cur_step, stop, update = early_stopping(*args, **kwargs)
+        now, started = time.time(), state["epoch_started"]
+        if not stop and started is not None and now + (now - started) > deadline:
+            stop = state["stopped"] = True
+            print(f"stopping: another epoch ({now - started:.0f} s) would end past the study's deadline", flush=True)
+        return best, cur_step, stop, update
+
+    # RecBole 1.2.1's fit calls the early_stopping its module imported, after every validation
+    recbole_trainer.Trainer._train_epoch = timed_train_epoch
+    recbole_trainer.early_stopping = early_stopping_or_time
+    return state
+
+
+def child(flags: list[str], stop_by: float | None = None) -> None:
     """One run, in this process: run_recbole_xlstm.main with these flags, then one JSON line with its results
-    and the run's peak memory."""
+    and the run's peak memory. ``stop_by``: see stop_training_by."""
     import torch
 
     sys.path.insert(0, str(REPO))
     import run_recbole_xlstm
 
+    time_stop = stop_training_by(stop_by) if stop_by is not None else {"stopped": False}
     sys.argv = ["run_recbole_xlstm.py", *flags]  # RecBole's Config reads its properties from sys.argv
     result = run_recbole_xlstm.main()
     if torch.cuda.is_available():
@@ -168,7 +198,8 @@ def child(flags: list[str]) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         memory = "peak RSS"
     print("RESULT " + json.dumps({"valid": result["best_valid_result"], "test": result["test_result"],
-                                  "peak_mem_mib": peak, "memory": memory}))  # fmt: skip
+                                  "peak_mem_mib": peak, "memory": memory,
+                                  "stopped_by_time": time_stop["stopped"]}))  # fmt: skip
 
 
 def parse_log(text: str) -> dict:
@@ -189,6 +220,7 @@ def parse_log(text: str) -> dict:
         "epochs_run": len(epoch_times),
         "sec_per_epoch": statistics.mean(epoch_times) if epoch_times else None,
         "best_epoch": best_epoch,
+        "valid_curve": [score for _, score in valid],  # valid NDCG@10 (valid_metric) after each epoch
         "backend": backend.group(1).strip() if backend else None,
     }
 
@@ -254,7 +286,11 @@ class Scheduler:
                 command.append(f"--data_path={self.args.data_path}")
         else:
             flags = run_flags(job, PLANS[job.dataset], self.runs_dir, self.device_flags, self.args.xlstm_compile)
-            command = [sys.executable, __file__, "--child", "--", *flags]
+            command = [sys.executable, __file__, "--child"]
+            if self.args.time_stop_margin_s is not None and self.args.deadline_s != float("inf"):
+                stop_by = self.start + self.args.deadline_s - self.args.time_stop_margin_s
+                command += ["--stop_by", f"{stop_by:.0f}"]
+            command += ["--", *flags]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.runs_dir, env=env)
         self.running[job.name] = (job, process, time.time())
         print(f"[{time.time() - self.start:6.0f}s] start  {job.name}", flush=True)
@@ -264,7 +300,8 @@ class Scheduler:
         text = (self.runs_dir / "logs" / f"{name}.log").read_text(errors="replace")
         record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase, "seed": job.seed,
                   "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra,
-                  "wall_s": time.time() - started}  # fmt: skip
+                  "wall_s": time.time() - started,
+                  "epochs_planned": {**PLANS[job.dataset].settings, **job.extra}.get("epochs")}  # fmt: skip
         found = RESULT_LINE.search(text)
         if process.returncode == 0 and (found or job.phase == "prepare"):
             record["status"] = "ok"
@@ -386,7 +423,7 @@ def job_of_run(name: str, flags: dict[str, str]) -> Job | None:
     job = Job(flags["dataset"], flags["model"], phase, int(flags["seed"]), rate)
     if phase != "ablation":
         return job
-    variants = (Job(**{**vars(job), "variant": v, "extra": props}) for v, props in ABLATION.items())
+    variants = (dataclasses.replace(job, variant=v, extra=props) for v, props in ABLATION.items())
     return next((variant for variant in variants if variant.name == name), None)
 
 
@@ -431,6 +468,11 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--deadline_s", type=float, default=float("inf"))
     parser.add_argument("--min_left_s", type=float, default=0.0, help="start no run with less time than this left")
+    parser.add_argument("--time_stop_margin_s", type=float, default=None,
+                        help="end a run's training (keeping its best epoch, as early stopping does) when another "
+                        "epoch would end later than this many seconds before --deadline_s: a run then finishes "
+                        "with fewer epochs instead of being killed")  # fmt: skip
+    parser.add_argument("--stop_by", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (the first seed)")
     parser.add_argument("--ablation_only", action="store_true",
                         help="only the ablation; its baseline: the xLSTM4Rec grid run in --runs_dir")  # fmt: skip
@@ -458,7 +500,7 @@ def main() -> None:
     args.ablation = args.ablation or args.ablation_only
     override_plans(args)
     if args.child:
-        child([flag for flag in rest if flag != "--"])
+        child([flag for flag in rest if flag != "--"], args.stop_by)
         return
     if args.prepare:
         sys.argv = sys.argv[:1]

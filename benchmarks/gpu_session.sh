@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540): kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed study,
 # then the accuracy study (ml-1m, ml-100k, amazon-beauty, ablation) for whatever time is left.
+#   GPU_SESSION_STEPS      which of "kernels speed accuracy" to run (default all three)
+#   GPU_SESSION_DATASETS   the accuracy study's datasets (default "ml-1m ml-100k amazon-beauty", with the ablation;
+#                          the ablation runs only where ml-100k or amazon-beauty is named)
+#   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study (--seeds 2020 --epochs 40 ...), split at spaces
+# Training that would not end before the deadline stops at its best epoch so far (--time_stop_margin_s):
+# a run gives a (marked) result instead of being killed.
 #
 # Needs, next to the working tree (ignored folders that travel with it):
 #   .whl/       the wheels of ../shared/gpu-wheels (the GPU image has no RecBole, xlstm or registry access);
@@ -33,24 +39,34 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 log "installed; $(python3 -c 'import torch, recbole_xlstm; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1 | tail -1)"
 { nvidia-smi; echo; which nvcc ninja; nproc; free -g; } > "$OUT/machine.txt" 2>&1
 
+STEPS=${GPU_SESSION_STEPS:-kernels speed accuracy}
+step() { [[ " $STEPS " == *" $1 "* ]]; }
 if [ "$DEVICE" = cpu ]; then
-    timeout 120 python3 benchmarks/kernel_agreement.py --device cpu --lengths 50 --output "$OUT/kernel_agreement_cpu" > "$OUT/kernel_agreement.log" 2>&1
-    log "kernel agreement rc=$?"
-    timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --repeats 2 --warmup 1 --child_timeout 100 \
-        --variants SASRec "xLSTM4Rec parallel, eager" --output "$OUT/speed_cpu" > "$OUT/speed.log" 2>&1
-    log "speed study rc=$?"
-    STUDY=(--device cpu --datasets amazon-beauty --models xLSTM4Rec Pop --learning_rates 0.002 --seeds 2020 2021 \
-           --epochs 1 --ablation --ablation_variants "1 mLSTM block" --workers 2 --xlstm_compile False)
+    if step kernels; then
+        timeout 120 python3 benchmarks/kernel_agreement.py --device cpu --lengths 50 --output "$OUT/kernel_agreement_cpu" > "$OUT/kernel_agreement.log" 2>&1
+        log "kernel agreement rc=$?"
+    fi
+    if step speed; then
+        timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --repeats 2 --warmup 1 --child_timeout 100 \
+            --variants SASRec "xLSTM4Rec parallel, eager" --output "$OUT/speed_cpu" > "$OUT/speed.log" 2>&1
+        log "speed study rc=$?"
+    fi
+    STUDY=(--device cpu --datasets ${GPU_SESSION_DATASETS:-amazon-beauty} --models xLSTM4Rec Pop --learning_rates 0.002
+           --seeds 2020 2021 --epochs 1 --ablation --ablation_variants "1 mLSTM block" --workers 2 --xlstm_compile False)
 else
-    timeout 75 python3 benchmarks/kernel_agreement.py --device cuda --lengths 50 200 1000 --output "$OUT/kernel_agreement_cuda" > "$OUT/kernel_agreement.log" 2>&1
-    log "kernel agreement rc=$?"
-    timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_agreement.py > "$OUT/pytest_kernel_agreement.log" 2>&1
-    log "kernel tests rc=$? ($(tail -1 "$OUT/pytest_kernel_agreement.log"))"
-    timeout 150 python3 benchmarks/speed_study.py --device cuda --repeats 10 --warmup 2 --child_timeout 45 \
-        --output "$OUT/speed_cuda" > "$OUT/speed.log" 2>&1
-    log "speed study rc=$?"
+    if step kernels; then
+        timeout 75 python3 benchmarks/kernel_agreement.py --device cuda --lengths 50 200 1000 --output "$OUT/kernel_agreement_cuda" > "$OUT/kernel_agreement.log" 2>&1
+        log "kernel agreement rc=$?"
+        timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_agreement.py > "$OUT/pytest_kernel_agreement.log" 2>&1
+        log "kernel tests rc=$? ($(tail -1 "$OUT/pytest_kernel_agreement.log"))"
+    fi
+    if step speed; then
+        timeout 150 python3 benchmarks/speed_study.py --device cuda --repeats 10 --warmup 2 --child_timeout 45 \
+            --output "$OUT/speed_cuda" > "$OUT/speed.log" 2>&1
+        log "speed study rc=$?"
+    fi
     # torch.compile for the accuracy runs only where the speed study found it clearly faster at length 50:
-    # each run pays the compile again, and a failed compile would cost the whole study.
+    # each run pays the compile again, and a failed compile would cost the whole study (no speed study: eager).
     COMPILE=$(python3 - "$OUT/speed_cuda.csv" <<'PY'
 import csv, sys
 try:
@@ -63,13 +79,16 @@ PY
 )
     log "xlstm_compile for the accuracy runs: $COMPILE"
     # 4 at a time: on 2026-11-27, 15 runs time-slicing one H100 each took 21-36 s an ml-100k epoch
-    STUDY=(--device cuda --datasets ml-1m ml-100k amazon-beauty --ablation --workers 4 --xlstm_compile "$COMPILE")
+    STUDY=(--device cuda --datasets ${GPU_SESSION_DATASETS:-ml-1m ml-100k amazon-beauty} --ablation --workers 4
+           --xlstm_compile "$COMPILE")
 fi
+STUDY+=(${GPU_SESSION_STUDY_ARGS:-})
+if ! step accuracy; then log "done"; exit 0; fi
 
 DEADLINE=$(( $(left) - 25 ))
 log "accuracy study, deadline ${DEADLINE}s"
 TORCHINDUCTOR_COMPILE_THREADS=1 OMP_NUM_THREADS=1 python3 benchmarks/accuracy_study.py "${STUDY[@]}" \
-    --deadline_s "$DEADLINE" --min_left_s 45 --data_path "$PWD/.gpu_data" --runs_dir /tmp/gpu_session_runs \
+    --deadline_s "$DEADLINE" --min_left_s 45 --time_stop_margin_s 30 --data_path "$PWD/.gpu_data" --runs_dir /tmp/gpu_session_runs \
     > "$OUT/accuracy.log" 2>&1
 log "accuracy study rc=$?"
 mkdir -p "$OUT/runs"

@@ -47,6 +47,7 @@ def summarise(runs: list[dict], dataset: str) -> list[dict]:
         for key in ("best_epoch", "epochs_run", "sec_per_epoch", "peak_mem_mib", "params"):
             values = [r[key] for r in chosen if r.get(key) is not None]
             row[key] = statistics.mean(values) if values else None
+        row["stopped_by_time"] = sum(bool(r.get("stopped_by_time")) for r in chosen)
         row["memory"] = chosen[0].get("memory")
         row["backend"] = chosen[0].get("backend")
         rows.append(row)
@@ -93,13 +94,13 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
         lines += describe(env, runs_dir, dataset)
         lines += ["", "## Test metrics (mean ± std over seeds)", ""]
         lines += ["| model | seeds | lr | " + " | ".join(m.upper() for m in HEADLINE)
-                  + " | best epoch | s/epoch | peak MiB | params |"]  # fmt: skip
-        lines += ["|---" * (len(HEADLINE) + 7) + "|"]
+                  + " | best epoch | epochs run | s/epoch | peak MiB | params |"]  # fmt: skip
+        lines += ["|---" * (len(HEADLINE) + 8) + "|"]
         for r in sorted(rows, key=lambda r: -r["ndcg@10_mean"]):
             cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" for m in HEADLINE]
             rate = "default" if r["learning_rate"] is None else f"{r['learning_rate']:g}"
             lines.append(f"| {r['model']} | {r['seeds']} | {rate} | " + " | ".join(cells)
-                         + f" | {fmt(r['best_epoch'], '.1f')} | {fmt(r['sec_per_epoch'], '.1f')} | "
+                         + f" | {fmt(r['best_epoch'], '.1f')} | {epochs_run(r)} | {fmt(r['sec_per_epoch'], '.1f')} | "
                          f"{fmt(r['peak_mem_mib'], '.0f')} | {fmt(r['params'], '.0f')} |")  # fmt: skip
         best_baseline = max(
             (r for r in rows if r["model"] != "xLSTM4Rec"), key=lambda r: r["ndcg@10_mean"], default=None
@@ -113,7 +114,11 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
         lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation "
                   "NDCG@10 was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.",
                   ""]  # fmt: skip
-        lines += grid_table(runs, dataset) + ablation_table(runs, dataset) + unfinished(runs, dataset)
+        if any(r["stopped_by_time"] for r in rows):
+            lines += ["'(time)': the study's deadline ended training (`--time_stop_margin_s`) before the epochs "
+                      "or early stopping did; the test used the best epoch reached. Such models are not converged, "
+                      "and compare only at their epochs: see the validation curves below.", ""]  # fmt: skip
+        lines += curve_table(runs, dataset) + grid_table(runs, dataset) + ablation_table(runs, dataset) + unfinished(runs, dataset)
         (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
         if rows:
             write_chart(sorted(rows, key=lambda r: -r["ndcg@10_mean"]), output_dir / f"{dataset}.png", dataset)
@@ -157,6 +162,31 @@ def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
         "models alone).",
         machine_line(env),
     ]
+
+
+def epochs_run(row: dict) -> str:
+    return fmt(row["epochs_run"], ".1f") + (" (time)" if row["stopped_by_time"] else "")
+
+
+def curve_table(runs: list[dict], dataset: str) -> list[str]:
+    """Valid NDCG@10 after each epoch of each model's best grid run, where any run was stopped by time (its
+    models then ran different numbers of epochs)."""
+    curves = {}
+    for model in dict.fromkeys(r["model"] for r in runs if r["dataset"] == dataset):
+        chosen = final_runs(runs, dataset, model)
+        if chosen and chosen[0].get("valid_curve"):
+            curves[model] = chosen[0]["valid_curve"]
+    stopped = any(r.get("stopped_by_time") for r in runs if r["dataset"] == dataset and r["status"] == "ok")
+    if not stopped or not curves:
+        return []
+    longest = max(len(curve) for curve in curves.values())
+    lines = ["## Validation NDCG@10 after each epoch (the runs above, seed 2020)", "",
+             "| model | " + " | ".join(str(epoch) for epoch in range(longest)) + " |",
+             "|---" * (longest + 1) + "|"]  # fmt: skip
+    for model, curve in curves.items():
+        cells = [f"{score:.4f}" for score in curve] + [""] * (longest - len(curve))
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def grid_table(runs: list[dict], dataset: str) -> list[str]:

@@ -128,6 +128,31 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     assert sorted(json.loads((runs / "environment.json").read_text())["collected"][0]["runs"]) == sorted(lost)
 
 
+def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested_instead_of_killing_the_run(tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    script = str(REPO / "benchmarks" / "accuracy_study.py")
+    # training may go on until 1 s after the start: the first validation is past it, whatever the machine
+    done = run_script(
+        script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec", "--learning_rates",
+        "0.01", "--seeds", "2020", "--epochs", "5", "--set", "train_batch_size=64", "stopping_step=10",
+        "--xlstm_compile", "False", "--deadline_s", "600", "--time_stop_margin_s", "599", f"--runs_dir={runs}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    (record,) = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()]
+    assert record["status"] == "ok" and record["stopped_by_time"] is True
+    assert (record["epochs_run"], record["epochs_planned"], record["best_epoch"]) == (1, 5, 0)
+    assert len(record["valid_curve"]) == 1 and record["test"]["ndcg@10"] >= 0
+    assert "would end past the study's deadline" in (runs / "logs" / f"{record['name']}.log").read_text()
+
+    report = run_script(script, "--report", f"--runs_dir={runs}", f"--results_dir={results}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    table = (results / "amazon-beauty.md").read_text()
+    assert "| 0.0 | 1.0 (time) |" in table
+    assert f"| xLSTM4Rec | {record['valid_curve'][0]:.4f} |" in table  # the validation curve
+
+
 def test_accuracy_study_names_a_missing_dataset_and_exits_with_an_error(tmp_path):
     # RecBole itself would try to download it (a URLError traceback offline) in the preparing run
     done = run_script(
