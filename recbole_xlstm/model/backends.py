@@ -24,6 +24,10 @@ from xlstm.blocks.mlstm.cell import mLSTMCell
 BACKENDS = ("auto", "torch", "torch_chunkwise", "cuda")
 NATIVE_CHUNKWISE_KERNEL = "chunkwise--native_custbw"
 TRITON_CHUNKWISE_KERNEL = "chunkwise--triton_xl_chunk"
+# CUDA's largest grid z. mlstm_kernels 2.0.6's Triton chunkwise kernels launch chunks x batch x heads blocks
+# along z and fail with "Triton Error [CUDA]: invalid argument" beyond it: ml-1m's full-ranking evaluation
+# (4096 users, 4 heads, 200 items in 4 chunks: 65,536) did, on an H200.
+CUDA_MAX_GRID_Z = 65535
 
 logger = logging.getLogger()
 
@@ -34,15 +38,17 @@ class ChunkwiseMLSTM:
 
     mlstm_kernels' chunkwise kernels need the length to be a multiple of the chunk size, so the
     sequence is right-padded and cut back: the kernel is causal, so padding after the last
-    position changes nothing before it.
+    position changes nothing before it. ``max_grid_z``: the most chunks x batch x heads one call
+    may have; a larger batch runs in slices (sequences are independent).
     """
 
-    def __init__(self, kernel_name: str, chunk_size: int) -> None:
+    def __init__(self, kernel_name: str, chunk_size: int, max_grid_z: int | None = None) -> None:
         from mlstm_kernels.torch import get_mlstm_kernel
 
         self.kernel_name = kernel_name
         self.kernel = get_mlstm_kernel(kernel_name)
         self.chunk_size = chunk_size
+        self.max_grid_z = max_grid_z
 
     def __call__(
         self,
@@ -53,8 +59,24 @@ class ChunkwiseMLSTM:
         fgate_preact: torch.Tensor,
         **kwargs,
     ) -> torch.Tensor:
-        seq_len = queries.shape[2]
+        batch, heads, seq_len = queries.shape[:3]
         pad = (-seq_len) % self.chunk_size
+        per_sequence = heads * (seq_len + pad) // self.chunk_size
+        if self.max_grid_z is not None and batch * per_sequence > self.max_grid_z:
+            if per_sequence > self.max_grid_z:
+                raise ValueError(
+                    f"{self.kernel_name}: {heads} heads x {(seq_len + pad) // self.chunk_size} chunks exceed "
+                    f"the kernel's {self.max_grid_z} blocks even for one sequence; raise mlstm_chunk_size."
+                )
+            step = self.max_grid_z // per_sequence
+            gates = (igate_preact, fgate_preact)
+            return torch.cat(
+                [
+                    self(queries[s : s + step], keys[s : s + step], values[s : s + step],
+                         *(g[s : s + step] for g in gates))
+                    for s in range(0, batch, step)
+                ]
+            )  # fmt: skip
 
         def padded(t: torch.Tensor) -> torch.Tensor:
             # the cell hands over transposed views; Triton kernels index memory as if contiguous
@@ -154,7 +176,7 @@ def build_block_stack(
     if not strict and not long_sequences:
         return stack, describe(stack.config, PARALLEL_MLSTM, slstm)
     try:
-        kernel = ChunkwiseMLSTM(TRITON_CHUNKWISE_KERNEL, chunk_size)
+        kernel = ChunkwiseMLSTM(TRITON_CHUNKWISE_KERNEL, chunk_size, max_grid_z=CUDA_MAX_GRID_Z)
         _probe(kernel, device)
         use_mlstm_kernel(stack, kernel)
         mlstm = f"mLSTM {TRITON_CHUNKWISE_KERNEL} (chunk {chunk_size})"
