@@ -118,7 +118,8 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             lines += ["'(time)': the study's deadline ended training (`--time_stop_margin_s`) before the epochs "
                       "or early stopping did; the test used the best epoch reached. Such models are not converged, "
                       "and compare only at their epochs: see the validation curves below.", ""]  # fmt: skip
-        lines += curve_table(runs, dataset) + grid_table(runs, dataset) + ablation_table(runs, dataset) + unfinished(runs, dataset)
+        lines += curve_table(runs, dataset) + grid_table(runs, dataset)
+        lines += ablation_table(runs, dataset) + unfinished(runs, dataset)
         (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
         if rows:
             write_chart(sorted(rows, key=lambda r: -r["ndcg@10_mean"]), output_dir / f"{dataset}.png", dataset)
