@@ -181,7 +181,7 @@ def curve_table(runs: list[dict], dataset: str) -> list[str]:
     if not stopped or not curves:
         return []
     longest = max(len(curve) for curve in curves.values())
-    lines = ["## Validation NDCG@10 after each epoch (the runs above, seed 2020)", "",
+    lines = ["## Validation NDCG@10 after each epoch (each model's best-rate run of the first seed)", "",
              "| model | " + " | ".join(str(epoch) for epoch in range(longest)) + " |",
              "|---" * (longest + 1) + "|"]  # fmt: skip
     for model, curve in curves.items():

@@ -107,7 +107,8 @@ def test_position_embeddings_are_added_to_the_items_and_only_they_change_the_sco
     _, positional, _ = build(tiny_config(position_embedding=True))
     missing, unexpected = positional.load_state_dict(plain.state_dict(), strict=False)
     assert missing == ["position_embedding.weight"] and not unexpected
-    plain.eval(), positional.eval()
+    plain.eval()
+    positional.eval()
     sequences = batch(plain, [[3, 7, 2, 9], [5]], config["MAX_ITEM_LIST_LENGTH"])
     with torch.no_grad():
         positional.position_embedding.weight.zero_()
