@@ -159,17 +159,19 @@ def stop_training_by(deadline: float) -> dict:
     "stopped" turns True if the time stopped it."""
     import recbole.trainer.trainer as recbole_trainer
 
-    state = {"stopped": False, "epoch_started": None}
+    state = {"stopped": False, "epoch_started": None, "last_epoch": False}
     train_epoch, early_stopping = recbole_trainer.Trainer._train_epoch, recbole_trainer.early_stopping
 
-    def timed_train_epoch(self, *args, **kwargs):
-        state["epoch_started"] = time.time()
-        return train_epoch(self, *args, **kwargs)
+    def timed_train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        state["epoch_started"], state["last_epoch"] = time.time(), epoch_idx >= self.epochs - 1
+        return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
 
     def early_stopping_or_time(*args, **kwargs):
         best, cur_step, stop, update = early_stopping(*args, **kwargs)
         now, started = time.time(), state["epoch_started"]
-        if not stop and started is not None and now + (now - started) > deadline:
+        if stop or started is None or state["last_epoch"]:  # ending anyway: not the time's doing
+            return best, cur_step, stop, update
+        if now + (now - started) > deadline:
             stop = state["stopped"] = True
             print(f"stopping: another epoch ({now - started:.0f} s) would end past the study's deadline", flush=True)
         return best, cur_step, stop, update

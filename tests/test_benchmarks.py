@@ -145,6 +145,16 @@ def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested
     assert (record["epochs_run"], record["epochs_planned"], record["best_epoch"]) == (1, 5, 0)
     assert len(record["valid_curve"]) == 1 and record["test"]["ndcg@10"] >= 0
     assert "would end past the study's deadline" in (runs / "logs" / f"{record['name']}.log").read_text()
+    # a run past the deadline in its last planned epoch ends as planned: the time did not stop it
+    last = run_script(
+        script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec", "--learning_rates",
+        "0.01", "--seeds", "2020", "--epochs", "1", "--set", "train_batch_size=64", "--xlstm_compile", "False",
+        "--deadline_s", "600", "--time_stop_margin_s", "599", f"--runs_dir={tmp_path / 'one_epoch'}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert last.returncode == 0, last.stderr[-2000:]
+    (planned,) = [json.loads(line) for line in (tmp_path / "one_epoch" / "runs.jsonl").read_text().splitlines()]
+    assert (planned["status"], planned["stopped_by_time"], planned["epochs_run"]) == ("ok", False, 1)
 
     report = run_script(script, "--report", f"--runs_dir={runs}", f"--results_dir={results}", cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]
