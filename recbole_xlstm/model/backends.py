@@ -61,22 +61,16 @@ class ChunkwiseMLSTM:
     ) -> torch.Tensor:
         batch, heads, seq_len = queries.shape[:3]
         pad = (-seq_len) % self.chunk_size
-        per_sequence = heads * (seq_len + pad) // self.chunk_size
-        if self.max_grid_z is not None and batch * per_sequence > self.max_grid_z:
-            if per_sequence > self.max_grid_z:
+        chunks = (seq_len + pad) // self.chunk_size
+        if self.max_grid_z is not None and batch * heads * chunks > self.max_grid_z:
+            if heads * chunks > self.max_grid_z:
                 raise ValueError(
-                    f"{self.kernel_name}: {heads} heads x {(seq_len + pad) // self.chunk_size} chunks exceed "
-                    f"the kernel's {self.max_grid_z} blocks even for one sequence; raise mlstm_chunk_size."
+                    f"{self.kernel_name}: {heads} heads x {chunks} chunks exceed the kernel's "
+                    f"{self.max_grid_z} blocks even for one sequence; raise mlstm_chunk_size."
                 )
-            step = self.max_grid_z // per_sequence
-            gates = (igate_preact, fgate_preact)
-            return torch.cat(
-                [
-                    self(queries[s : s + step], keys[s : s + step], values[s : s + step],
-                         *(g[s : s + step] for g in gates))
-                    for s in range(0, batch, step)
-                ]
-            )  # fmt: skip
+            step = self.max_grid_z // (heads * chunks)
+            inputs = (queries, keys, values, igate_preact, fgate_preact)
+            return torch.cat([self(*(t[s : s + step] for t in inputs)) for s in range(0, batch, step)])
 
         def padded(t: torch.Tensor) -> torch.Tensor:
             # the cell hands over transposed views; Triton kernels index memory as if contiguous
