@@ -132,13 +132,17 @@ def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested
     data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
     runs, results = tmp_path / "runs", tmp_path / "results"
     script = str(REPO / "benchmarks" / "accuracy_study.py")
-    # training may go on until 1 s after the start: the first validation is past it, whatever the machine
-    done = run_script(
-        script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec", "--learning_rates",
-        "0.01", "--seeds", "2020", "--epochs", "5", "--set", "train_batch_size=64", "stopping_step=10",
-        "--xlstm_compile", "False", "--deadline_s", "600", "--time_stop_margin_s", "599", f"--runs_dir={runs}",
-        cwd=tmp_path,
-    )  # fmt: skip
+
+    def study_until_1_s_after_its_start(runs_dir: Path, epochs: int) -> subprocess.CompletedProcess:
+        # the first validation is past that time, whatever the machine
+        return run_script(
+            script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec",
+            "--learning_rates", "0.01", "--seeds", "2020", "--epochs", str(epochs), "--set", "train_batch_size=64",
+            "stopping_step=10", "--xlstm_compile", "False", "--deadline_s", "600", "--time_stop_margin_s", "599",
+            f"--runs_dir={runs_dir}", cwd=tmp_path,
+        )  # fmt: skip
+
+    done = study_until_1_s_after_its_start(runs, epochs=5)
     assert done.returncode == 0, done.stderr[-2000:]
     (record,) = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()]
     assert record["status"] == "ok" and record["stopped_by_time"] is True
@@ -146,12 +150,7 @@ def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested
     assert len(record["valid_curve"]) == 1 and record["test"]["ndcg@10"] >= 0
     assert "would end past the study's deadline" in (runs / "logs" / f"{record['name']}.log").read_text()
     # a run past the deadline in its last planned epoch ends as planned: the time did not stop it
-    last = run_script(
-        script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec", "--learning_rates",
-        "0.01", "--seeds", "2020", "--epochs", "1", "--set", "train_batch_size=64", "--xlstm_compile", "False",
-        "--deadline_s", "600", "--time_stop_margin_s", "599", f"--runs_dir={tmp_path / 'one_epoch'}",
-        cwd=tmp_path,
-    )  # fmt: skip
+    last = study_until_1_s_after_its_start(tmp_path / "one_epoch", epochs=1)
     assert last.returncode == 0, last.stderr[-2000:]
     (planned,) = [json.loads(line) for line in (tmp_path / "one_epoch" / "runs.jsonl").read_text().splitlines()]
     assert (planned["status"], planned["stopped_by_time"], planned["epochs_run"]) == ("ok", False, 1)
