@@ -457,8 +457,8 @@ def override_plans(args: argparse.Namespace) -> None:
         for setting in args.set or []:
             key, _, value = setting.partition("=")
             plan.settings[key] = yaml.safe_load(value)
-        if args.ablation_variants:
-            plan.ablation = {name: ABLATION[name] for name in args.ablation_variants}
+        if args.ablation_variants:  # narrows a dataset's own ablation; ml-1m has none and gets none
+            plan.ablation = {name: plan.ablation[name] for name in args.ablation_variants if name in plan.ablation}
 
 
 def main() -> None:
@@ -497,10 +497,18 @@ def main() -> None:
     parser.add_argument("--xlstm_compile", type=lambda v: v == "True", default=None,
                         help="True/False: xLSTM4Rec's xlstm_compile (default: the model's own default)")  # fmt: skip
     parser.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE", help="override a setting, all datasets")
-    parser.add_argument("--ablation_variants", nargs="+", default=None, help="a subset of the ablation")
+    parser.add_argument("--ablation_variants", nargs="+", default=None, choices=list(ABLATION), metavar="VARIANT",
+                        help=f"a subset of the ablation, from: {', '.join(map(repr, ABLATION))}")  # fmt: skip
     args, rest = parser.parse_known_args()
     args.ablation = args.ablation or args.ablation_only
     override_plans(args)
+    without = [d for d in args.datasets if not PLANS[d].ablation] if args.ablation else []
+    if without and args.ablation_only and len(without) == len(args.datasets):
+        with_ablation = [name for name, plan in PLANS.items() if plan.ablation]
+        parser.error(f"no ablation is planned for {', '.join(without)}: name {' or '.join(with_ablation)} in "
+                     "--datasets")  # fmt: skip
+    if without:
+        print(f"no ablation is planned for {', '.join(without)}: it gets no ablation runs", flush=True)
     if args.child:
         child([flag for flag in rest if flag != "--"], args.stop_by)
         return

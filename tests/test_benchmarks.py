@@ -262,3 +262,33 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
     assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0600 |" in table and "0.0500" not in table
     assert "| default: 2 mLSTM blocks, max length 50 | 2021 | 0.0610 |" in table and "0.0620" not in table
     assert table.index("| 1 mLSTM block | 2020 | 0.0550 |") < table.index("| 1 mLSTM block | 2021 | 0.0551 |")
+
+
+def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import argparse
+    import copy
+
+    import accuracy_study
+
+    monkeypatch.setattr(accuracy_study, "PLANS", copy.deepcopy(accuracy_study.PLANS))  # override_plans mutates it
+    args = argparse.Namespace(models=None, learning_rates=None, seeds=None, epochs=None, data_path=None, set=None,
+                              ablation_variants=["max length 20", "1 mLSTM block"])  # fmt: skip
+    accuracy_study.override_plans(args)
+    assert accuracy_study.PLANS["ml-100k"].ablation == {"max length 20": {"MAX_ITEM_LIST_LENGTH": 20},
+                                                        "1 mLSTM block": {"num_blocks": 1}}  # fmt: skip
+    assert accuracy_study.PLANS["ml-1m"].ablation == {}
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--datasets", "ml-1m", "--ablation_only"], "no ablation is planned for ml-1m: name ml-100k or amazon-beauty"),
+        (["--ablation_variants", "2 mLSTM blocks"], "invalid choice: '2 mLSTM blocks'"),
+    ],
+)
+def test_accuracy_study_refuses_an_ablation_it_has_no_plan_for(tmp_path, flags, message):
+    done = run_script(str(REPO / "benchmarks" / "accuracy_study.py"), *flags, f"--runs_dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "runs.jsonl").exists()
