@@ -10,7 +10,9 @@ and Triton compile there) and then times, on synthetic full-length sequences:
 - a training step: ``calculate_loss`` (CE over all items) + backward + Adam step, per batch;
 - inference: ``full_sort_predict`` (scores for all items) under no_grad, per batch;
 - peak memory of the training step: CUDA's max_memory_allocated on a GPU; on CPU the growth of the
-  process's peak RSS over what it held before the first step (ru_maxrss).
+  process's peak RSS over what it held before the first step (ru_maxrss);
+- one profiled training step: its operator count and, on a GPU, its kernel count and GPU busy time, which
+  tell a launch-bound step from a compute-bound one.
 A training epoch is (number of batches) x (this step) plus RecBole's data loading, which is the same for
 every model, so the step's ratio to SASRec's is the per-epoch ratio. The children run one after another;
 ratios divide by SASRec's median at the same length in the same run.
@@ -111,6 +113,7 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
     infer_ms, _ = timed(inference, training=False)
+    model.train()
     return {
         "device": device,
         "length": length,
@@ -124,7 +127,37 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
         "params": sum(p.numel() for p in model.parameters()),
         "backend": getattr(model, "backend_used", "-"),
         "threads": torch.get_num_threads(),
+        **profile_step(train_step, sync, on_gpu),
         "status": "ok",
+    }
+
+
+def profile_step(step, sync, on_gpu: bool) -> dict:
+    """One more training step under torch.profiler: the operators it dispatches (top-level aten calls, from
+    Python and from autograd) and, on a GPU, the kernels it launches and the time they keep the GPU busy.
+    Busy time well under the step's wall time means the step waits on launching work, not on the GPU."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    try:
+        with profile(activities=activities) as profiled:
+            step()
+            sync()
+        events = profiled.events()
+    except Exception as error:  # a profiler failure must not cost the row its timings
+        return {"profile": f"failed: {type(error).__name__}: {str(error)[:120]}"}
+
+    def is_aten(event) -> bool:
+        return event is not None and event.name.startswith("aten::")
+
+    ops = [e for e in events if is_aten(e) and not is_aten(e.cpu_parent)]
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+    return {
+        "ops_per_step": len(ops),
+        "kernels_per_step": len(kernels) if on_gpu else None,
+        "gpu_busy_ms": sum(e.time_range.elapsed_us() for e in kernels) / 1000 if on_gpu else None,
+        "profile": "ok",
     }
 
 
@@ -195,7 +228,8 @@ def add_ratios(rows: list[dict]) -> None:
 
 FIELDS = [
     "device", "length", "batch", "variant", "train_ms", "train_x_sasrec", "samples_per_s", "infer_ms",
-    "infer_x_sasrec", "peak_mem_mib", "warmup_s", "params", "backend", "threads", "status",
+    "infer_x_sasrec", "peak_mem_mib", "warmup_s", "params", "backend", "threads", "ops_per_step", "kernels_per_step",
+    "gpu_busy_ms", "profile", "status",
 ]  # fmt: skip
 
 
@@ -221,20 +255,25 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
         f"Medians of {args.repeats} steps after {args.warmup} warm-up steps, each model in its own process, "
         "one after another. 'x SASRec' divides by SASRec's median at the same length in this run: a training "
         "epoch is batches x step, so it is also the per-epoch ratio. Peak memory of a training step: "
-        f"{memory}.",
+        f"{memory}. One more training step runs under torch.profiler: ops/step counts its top-level aten "
+        "operators (forward, backward, optimizer); on a GPU, kernels/step the kernels (and copies) it launched and GPU busy "
+        "the sum of their durations (well under train ms: the step waits on launches, not on the GPU).",
         "",
         machine_line(env),
         "",
         "| length | batch | model | train ms/batch | x SASRec | samples/s | inference ms/batch | x SASRec "
-        "| peak MiB | warm-up s | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak MiB | warm-up s | ops/step | kernels/step | GPU busy ms/step | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        status = r["status"] if r.get("profile", "ok") == "ok" else f"{r['status']} (profile {r['profile']})"
         lines.append(
             f"| {r['length']} | {r['batch']} | {r['variant']} | {num(r.get('train_ms'), '.1f')} | "
             f"{num(r.get('train_x_sasrec'), '.2f')} | {num(r.get('samples_per_s'), '.0f')} | "
             f"{num(r.get('infer_ms'), '.1f')} | {num(r.get('infer_x_sasrec'), '.2f')} | "
-            f"{num(r.get('peak_mem_mib'), '.0f')} | {num(r.get('warmup_s'), '.1f')} | {r['status']} |"
+            f"{num(r.get('peak_mem_mib'), '.0f')} | {num(r.get('warmup_s'), '.1f')} | "
+            f"{num(r.get('ops_per_step'), 'd')} | {num(r.get('kernels_per_step'), 'd')} | "
+            f"{num(r.get('gpu_busy_ms'), '.1f')} | {status} |"
         )
     backends = sorted({(r["variant"], r.get("backend")) for r in rows if r.get("backend") not in (None, "-")})
     if backends:

@@ -70,6 +70,11 @@ def test_speed_study_times_each_model_against_sasrec(tmp_path):
     assert float(rows["SASRec"]["train_x_sasrec"]) == 1.0
     assert float(rows["xLSTM4Rec parallel, eager"]["train_ms"]) > 0
     assert "mLSTM parallel" in rows["xLSTM4Rec parallel, eager"]["backend"]
+    # the profiled step: operators counted on every device, kernels only where there are any
+    assert all(row["profile"] == "ok" for row in rows.values())
+    assert 100 < int(rows["SASRec"]["ops_per_step"]) < int(rows["xLSTM4Rec parallel, eager"]["ops_per_step"])
+    assert rows["SASRec"]["kernels_per_step"] == rows["SASRec"]["gpu_busy_ms"] == ""
+    assert "| ops/step | kernels/step | GPU busy ms/step |" in output.with_suffix(".md").read_text()
 
 
 def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_path):
