@@ -256,8 +256,9 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
         "one after another. 'x SASRec' divides by SASRec's median at the same length in this run: a training "
         "epoch is batches x step, so it is also the per-epoch ratio. Peak memory of a training step: "
         f"{memory}. One more training step runs under torch.profiler: ops/step counts its top-level aten "
-        "operators (forward, backward, optimizer); on a GPU, kernels/step the kernels (and copies) it launched and GPU busy "
-        "the sum of their durations (well under train ms: the step waits on launches, not on the GPU).",
+        "operators (forward, backward, optimizer); on a GPU, kernels/step the kernels (and copies) it "
+        "launched and GPU busy the sum of their durations (well under train ms: the step waits on launches, "
+        "not on the GPU).",
         "",
         machine_line(env),
         "",
