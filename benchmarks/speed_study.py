@@ -113,7 +113,7 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
     infer_ms, _ = timed(inference, training=False)
-    model.train()
+    model.train()  # inference left it in eval mode; the profiled step must train as the timed ones did
     return {
         "device": device,
         "length": length,
