@@ -507,8 +507,6 @@ def main() -> None:
         with_ablation = [name for name, plan in PLANS.items() if plan.ablation]
         parser.error(f"no ablation is planned for {', '.join(without)}: name {' or '.join(with_ablation)} in "
                      "--datasets")  # fmt: skip
-    if without:
-        print(f"no ablation is planned for {', '.join(without)}: it gets no ablation runs", flush=True)
     if args.child:
         child([flag for flag in rest if flag != "--"], args.stop_by)
         return
@@ -516,6 +514,10 @@ def main() -> None:
         sys.argv = sys.argv[:1]
         prepare_dataset(args.prepare, args.seed, Path(args.runs_dir))
         return
+    # a runs dir's name mistyped would otherwise be a FileNotFoundError traceback (--report) or nothing (--collect)
+    needed = "runs.jsonl" if args.report else "logs" if args.collect else None
+    if needed and not (Path(args.runs_dir) / needed).exists():
+        parser.error(f"--runs_dir {args.runs_dir} has no {needed}: name the --runs_dir a study wrote its runs to")
     if args.collect:
         collect(Path(args.runs_dir))
         return
@@ -524,6 +526,8 @@ def main() -> None:
 
         write_reports(Path(args.runs_dir), Path(args.results_dir))
         return
+    if without:  # only where runs are planned: --report and --collect plan none
+        print(f"no ablation is planned for {', '.join(without)}: it gets no ablation runs", flush=True)
     scheduler = Scheduler(args)
     scheduler.loop()
     if scheduler.failed():

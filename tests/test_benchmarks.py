@@ -297,3 +297,14 @@ def test_accuracy_study_refuses_an_ablation_it_has_no_plan_for(tmp_path, flags, 
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag, missing", [("--report", "runs.jsonl"), ("--collect", "logs")])
+def test_accuracy_study_names_a_runs_dir_without_runs_and_plans_no_ablation_note_for_it(tmp_path, flag, missing):
+    runs_dir = tmp_path / "mistyped"
+    done = run_script(str(REPO / "benchmarks" / "accuracy_study.py"), flag, "--ablation", "--datasets", "ml-1m",
+                      f"--runs_dir={runs_dir}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert f"--runs_dir {runs_dir} has no {missing}: name the --runs_dir a study wrote its runs to" in done.stderr
+    # the note is for studies that plan runs; --report and --collect plan none
+    assert "no ablation is planned" not in done.stdout
