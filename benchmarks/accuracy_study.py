@@ -3,6 +3,7 @@ each model's best, and an ablation of xLSTM4Rec; every run through run_recbole_x
 
     python benchmarks/accuracy_study.py --datasets ml-100k amazon-beauty --workers 2        # run (CPU or GPU)
     python benchmarks/accuracy_study.py --report --runs_dir benchmarks/runs/2026-11-27     # tables and charts
+    python benchmarks/accuracy_study.py --resume --seeds 2020 2021 --runs_dir ...          # add what it lacks
 
 Each run is its own process (``--workers`` at once), writes its log under ``--runs_dir`` and adds one line to
 ``runs.jsonl`` there when it finishes; a run killed at ``--deadline_s`` is listed as not finished and never
@@ -278,6 +279,26 @@ class Scheduler:
             self.pending.append(Job(dataset, model, "seed", seed, best["learning_rate"],
                                     priority=(d_index + 0.5, s_index, m_index), requires=(prepare,)))  # fmt: skip
 
+    def skip_recorded(self) -> None:
+        """--resume: the runs that runs.jsonl holds as finished count as done and are not run again; a grid
+        they complete sends its best rate on to the other seeds, as if it had just finished."""
+        from study_report import load_runs
+
+        recorded = {r["name"]: r for r in load_runs(self.runs_dir) if r["status"] == "ok"}
+
+        def take_recorded() -> None:
+            for job in [j for j in self.pending if j.name in recorded]:
+                self.pending.remove(job)
+                self.done[job.name] = recorded[job.name]
+                print(f"recorded {job.name}: not run again", flush=True)
+
+        take_recorded()
+        for dataset, model in dict.fromkeys(
+            (r["dataset"], r["model"]) for r in self.done.values() if r["phase"] == "grid"
+        ):
+            self.add_seeds(dataset, model)
+        take_recorded()  # seeds of a complete grid that ran before
+
     def launch(self, job: Job) -> None:
         log = open(self.runs_dir / "logs" / f"{job.name}.log", "w")
         env = {**os.environ, "OMP_NUM_THREADS": str(self.args.threads_per_run)}
@@ -344,6 +365,8 @@ class Scheduler:
         else:
             environment_file.write_text(json.dumps(env, indent=1))
         self.plan()
+        if self.args.resume:
+            self.skip_recorded()
         while self.pending or self.running:
             for name, (_, process, _) in list(self.running.items()):
                 if process.poll() is not None:
@@ -437,6 +460,21 @@ def add_to_environment(runs_dir: Path, key: str, entry: dict) -> None:
     environment_file.write_text(json.dumps(env, indent=1))
 
 
+def changed_settings(runs_dir: Path, datasets: list[str]) -> str:
+    """How this study's settings differ from those the runs dir's first study recorded (its environment.json);
+    empty where they agree, or where nothing was recorded for a dataset."""
+    environment_file = runs_dir / "environment.json"
+    recorded = json.loads(environment_file.read_text()).get("plans", {}) if environment_file.is_file() else {}
+    changes = []
+    for dataset in datasets:
+        before = recorded.get(dataset, {}).get("settings")
+        now = json.loads(json.dumps(PLANS[dataset].settings))  # as JSON holds it: lists, not tuples
+        if before is not None and before != now:
+            keys = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+            changes.append(f"{dataset}: " + ", ".join(f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in keys))
+    return "; ".join(changes)
+
+
 def learning_rate(text: str) -> float | None:
     return None if text == "default" else float(text)
 
@@ -480,6 +518,9 @@ def main() -> None:
                         help="only the ablation; its baseline: the xLSTM4Rec grid run in --runs_dir")  # fmt: skip
     parser.add_argument("--ablation_lr", type=learning_rate, default=0.002,
                         help="'default': xLSTM4Rec's own (as --learning_rates default)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="into a --runs_dir a study wrote: run only what its runs.jsonl does not hold as "
+                        "finished (add seeds, models or rates to a study, or finish one cut short)")  # fmt: skip
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
     parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
     parser.add_argument("--results_dir", default=str(REPO / "benchmarks" / "results"), help="where --report writes")
@@ -515,7 +556,7 @@ def main() -> None:
         prepare_dataset(args.prepare, args.seed, Path(args.runs_dir))
         return
     # a runs dir's name mistyped would otherwise be a FileNotFoundError traceback (--report) or nothing (--collect)
-    needed = "runs.jsonl" if args.report else "logs" if args.collect else None
+    needed = "runs.jsonl" if args.report or args.resume else "logs" if args.collect else None
     if needed and not (Path(args.runs_dir) / needed).exists():
         parser.error(f"--runs_dir {args.runs_dir} has no {needed}: name the --runs_dir a study wrote its runs to")
     if args.collect:
@@ -526,6 +567,9 @@ def main() -> None:
 
         write_reports(Path(args.runs_dir), Path(args.results_dir))
         return
+    if args.resume and (changed := changed_settings(Path(args.runs_dir), args.datasets)):
+        parser.error(f"--resume: {changed}; the recorded runs ran with the recorded settings. Resume with the "
+                     "same --set/--epochs, or use a new --runs_dir")  # fmt: skip
     if without:  # only where runs are planned: --report and --collect plan none
         print(f"no ablation is planned for {', '.join(without)}: it gets no ablation runs", flush=True)
     scheduler = Scheduler(args)

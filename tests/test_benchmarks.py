@@ -132,6 +132,16 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
             assert again[name][key] == record[key], key
     assert sorted(json.loads((runs / "environment.json").read_text())["collected"][0]["runs"]) == sorted(lost)
 
+    # one more seed, resumed into the same runs: only that seed's run is new
+    resumed = run_script(
+        script, "--resume", "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec",
+        "--learning_rates", "0.001", "0.01", "--seeds", "2020", "2021", "2022", "--epochs", "1",
+        "--set", "train_batch_size=64", "--xlstm_compile", "False", f"--runs_dir={runs}", cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    started = [line.split()[-1] for line in resumed.stdout.splitlines() if " start " in line]
+    assert [name for name in started if "prepare" not in name] == [f"amazon-beauty-xLSTM4Rec-seed-lr{best:g}-s2022"]
+
 
 def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested_instead_of_killing_the_run(tmp_path):
     data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
@@ -308,3 +318,49 @@ def test_accuracy_study_names_a_runs_dir_without_runs_and_plans_no_ablation_note
     assert f"--runs_dir {runs_dir} has no {missing}: name the --runs_dir a study wrote its runs to" in done.stderr
     # the note is for studies that plan runs; --report and --collect plan none
     assert "no ablation is planned" not in done.stdout
+
+
+def test_accuracy_study_resume_runs_only_what_runs_jsonl_does_not_hold_as_finished(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import argparse
+    import copy
+
+    import accuracy_study
+
+    monkeypatch.setattr(accuracy_study, "PLANS", copy.deepcopy(accuracy_study.PLANS))
+    plan = accuracy_study.PLANS["ml-100k"]
+    plan.models, plan.learning_rates, plan.seeds = ["xLSTM4Rec", "SASRec"], [None], [2020, 2021, 2022]
+
+    def record(model: str, phase: str, seed: int, status: str = "ok") -> dict:
+        job = accuracy_study.Job("ml-100k", model, phase, seed, None)
+        return {"name": job.name, "dataset": "ml-100k", "model": model, "phase": phase, "seed": seed,
+                "learning_rate": None, "status": status, "valid": {"ndcg@10": 0.07}}  # fmt: skip
+
+    recorded = [record("xLSTM4Rec", "grid", 2020), record("xLSTM4Rec", "seed", 2021),
+                record("SASRec", "grid", 2020, status="not finished: killed at the 60 s deadline")]  # fmt: skip
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recorded))
+    args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cpu", ablation=False,
+                              ablation_only=False, workers=1, threads_per_run=1, deadline_s=float("inf"),
+                              min_left_s=0.0, resume=True)  # fmt: skip
+    scheduler = accuracy_study.Scheduler(args)
+    scheduler.plan()
+    scheduler.skip_recorded()
+    planned = sorted((j.model, j.phase, j.seed) for j in scheduler.pending if j.phase != "prepare")
+    # xLSTM4Rec's grid and seed 2021 are done: only its seed 2022 is left; SASRec's grid did not finish: again
+    assert planned == [("SASRec", "grid", 2020), ("xLSTM4Rec", "seed", 2022)]
+    assert scheduler.done[recorded[0]["name"]]["status"] == "ok"
+
+
+def test_accuracy_study_refuses_to_resume_runs_that_ran_with_other_settings(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import accuracy_study
+
+    before = {**accuracy_study.PLANS["ml-100k"].settings, "train_batch_size": 256, "epochs": 6, "stopping_step": 3}
+    (tmp_path / "environment.json").write_text(json.dumps({"plans": {"ml-100k": {"settings": before}}}))
+    (tmp_path / "runs.jsonl").write_text("")
+    done = run_script(str(REPO / "benchmarks" / "accuracy_study.py"), "--resume", "--datasets", "ml-100k",
+                      "--set", "train_batch_size=256", f"--runs_dir={tmp_path}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert "--resume: ml-100k: epochs was 6, now 60, stopping_step was 3, now 5;" in done.stderr
+    assert "train_batch_size" not in done.stderr.split("--resume:")[1].split(";")[0]
+    assert (tmp_path / "runs.jsonl").read_text() == ""
