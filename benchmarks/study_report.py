@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -91,7 +92,8 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             writer.writeheader()
             writer.writerows(rows)
         lines = [f"# {dataset}: xLSTM4Rec against RecBole's baselines", ""]
-        lines += describe(env, runs_dir, dataset)
+        seeds = sorted({r["seed"] for r in runs if r["dataset"] == dataset and r["status"] == "ok"})
+        lines += describe(env, runs_dir, dataset, seeds)
         lines += ["", "## Test metrics (mean ± std over seeds)", ""]
         lines += ["| model | seeds | lr | " + " | ".join(m.upper() for m in HEADLINE)
                   + " | best epoch | epochs run | s/epoch | peak MiB | params |"]  # fmt: skip
@@ -128,7 +130,7 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
     return written
 
 
-def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
+def describe(env: dict, runs_dir: Path, dataset: str, seeds: list[int]) -> list[str]:
     from recbole_xlstm.tune_report import machine_line
 
     plan = env.get("plans", {}).get(dataset)
@@ -144,7 +146,9 @@ def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
         protocol = [
             f"Command: `{env.get('command', '?')}`.",
             *[
-                f"Rerun ({rerun['date']}), replacing the runs of the same name: `{rerun['command']}`."
+                f"Resumed ({rerun['date']}), running only what the runs lacked: `{rerun['command']}`."
+                if "--resume" in shlex.split(rerun["command"])
+                else f"Rerun ({rerun['date']}), replacing the runs of the same name: `{rerun['command']}`."
                 for rerun in env.get("reruns", [])
             ],
             *[
@@ -152,7 +156,7 @@ def describe(env: dict, runs_dir: Path, dataset: str) -> list[str]:
                 f"stopped): {', '.join(entry['runs'])}."
                 for entry in env.get("collected", [])
             ],
-            f"Every model: {settings}; {tuning}; seeds {', '.join(map(str, plan['seeds']))}; the protocol of "
+            f"Every model: {settings}; {tuning}; seeds {', '.join(map(str, seeds))}; the protocol of "
             f"props/{dataset}.yaml (leave-one-out by time, full ranking, NDCG@10 on validation picks the epoch).",
             "",
         ]

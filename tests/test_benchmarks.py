@@ -141,6 +141,14 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     started = [line.split()[-1] for line in resumed.stdout.splitlines() if " start " in line]
     assert [name for name in started if "prepare" not in name] == [f"amazon-beauty-xLSTM4Rec-seed-lr{best:g}-s2022"]
+    report = run_script(script, "--report", f"--runs_dir={runs}", f"--results_dir={results}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    table = (results / "amazon-beauty.md").read_text()
+    assert (
+        "Resumed (" in table
+        and "running only what the runs lacked: `python benchmarks/accuracy_study.py --resume" in table
+    )
+    assert "seeds 2020, 2021, 2022; the protocol" in table and f"| xLSTM4Rec | 3 | {best:g} |" in table
 
 
 def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested_instead_of_killing_the_run(tmp_path):
