@@ -92,8 +92,7 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             writer.writeheader()
             writer.writerows(rows)
         lines = [f"# {dataset}: xLSTM4Rec against RecBole's baselines", ""]
-        seeds = sorted({r["seed"] for r in runs if r["dataset"] == dataset and r["status"] == "ok"})
-        lines += describe(env, runs_dir, dataset, seeds)
+        lines += describe(env, runs_dir, dataset, [r for r in runs if r["dataset"] == dataset and r["status"] == "ok"])
         lines += ["", "## Test metrics (mean ± std over seeds)", ""]
         lines += ["| model | seeds | lr | " + " | ".join(m.upper() for m in HEADLINE)
                   + " | best epoch | epochs run | s/epoch | peak MiB | params |"]  # fmt: skip
@@ -130,17 +129,22 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
     return written
 
 
-def describe(env: dict, runs_dir: Path, dataset: str, seeds: list[int]) -> list[str]:
+def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> list[str]:
+    """The study's protocol and machine; seeds and learning rates as the finished runs have them (a resumed study
+    can add to those its first command planned)."""
     from recbole_xlstm.tune_report import machine_line
 
     plan = env.get("plans", {}).get(dataset)
     protocol = []
     if plan:
-        rates = plan["learning_rates"]
+        seeds = sorted({r["seed"] for r in finished})
+        grid = [r["learning_rate"] for r in finished if r["phase"] == "grid" and r["model"] != "Pop"]
+        rates = list(dict.fromkeys(grid)) or plan["learning_rates"]
         tuning = (
             "no tuning: each model at its own default learning rate"
             if rates == [None]
-            else f"learning rates {', '.join(f'{lr:g}' for lr in rates)} for every model, the best on validation kept"
+            else f"learning rates {', '.join('default' if lr is None else f'{lr:g}' for lr in rates)} for every "
+            "model, the best on validation kept"
         )
         settings = ", ".join(f"{k}={v}" for k, v in plan["settings"].items())
         protocol = [

@@ -149,6 +149,7 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
         and "running only what the runs lacked: `python benchmarks/accuracy_study.py --resume" in table
     )
     assert "seeds 2020, 2021, 2022; the protocol" in table and f"| xLSTM4Rec | 3 | {best:g} |" in table
+    assert "learning rates 0.001, 0.01 for every model" in table
 
 
 def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested_instead_of_killing_the_run(tmp_path):
@@ -372,3 +373,14 @@ def test_accuracy_study_refuses_to_resume_runs_that_ran_with_other_settings(tmp_
     assert "--resume: ml-100k: epochs was 6, now 60, stopping_step was 3, now 5;" in done.stderr
     assert "train_batch_size" not in done.stderr.split("--resume:")[1].split(";")[0]
     assert (tmp_path / "runs.jsonl").read_text() == ""
+
+
+def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those_first_planned(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import describe
+
+    env = {"plans": {"ml-100k": {"learning_rates": [None], "seeds": [2020], "settings": {"epochs": 60}}}}
+    finished = [{"model": "xLSTM4Rec", "phase": "grid", "seed": 2020, "learning_rate": lr} for lr in (None, 0.001)]
+    finished.append({"model": "xLSTM4Rec", "phase": "seed", "seed": 2021, "learning_rate": None})
+    text = "\n".join(describe(env, REPO, "ml-100k", finished))
+    assert "learning rates default, 0.001 for every model, the best on validation kept; seeds 2020, 2021;" in text
