@@ -139,7 +139,8 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
     if plan:
         seeds = sorted({r["seed"] for r in finished})
         grid = [r["learning_rate"] for r in finished if r["phase"] == "grid" and r["model"] != "Pop"]
-        rates = list(dict.fromkeys(grid)) or plan["learning_rates"]
+        # in rising order, not the order the runs finished in
+        rates = sorted(set(grid), key=lambda lr: (lr is not None, lr or 0.0)) or plan["learning_rates"]
         tuning = (
             "no tuning: each model at its own default learning rate"
             if rates == [None]

@@ -380,7 +380,11 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     from study_report import describe
 
     env = {"plans": {"ml-100k": {"learning_rates": [None], "seeds": [2020], "settings": {"epochs": 60}}}}
-    finished = [{"model": "xLSTM4Rec", "phase": "grid", "seed": 2020, "learning_rate": lr} for lr in (None, 0.001)]
+    finished = [
+        {"model": "xLSTM4Rec", "phase": "grid", "seed": 2020, "learning_rate": lr} for lr in (0.004, None, 0.001)
+    ]
     finished.append({"model": "xLSTM4Rec", "phase": "seed", "seed": 2021, "learning_rate": None})
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
-    assert "learning rates default, 0.001 for every model, the best on validation kept; seeds 2020, 2021;" in text
+    assert (
+        "learning rates default, 0.001, 0.004 for every model, the best on validation kept; seeds 2020, 2021;" in text
+    )
