@@ -103,6 +103,17 @@ class Job:
         return f"{self.dataset}-{self.model}-{self.phase}{variant}{lr}-s{self.seed}"
 
 
+def grid_rates(plan: DatasetPlan, model: str) -> list[float | None]:
+    """The rates a model's grid runs; one equal to the model's own default runs as the default (None), so a grid
+    that includes it runs it once, and --resume finds a run made at the default."""
+    from study_report import default_learning_rate
+
+    if model == "Pop":
+        return [None]  # it counts; no rate
+    default = plan.settings.get("learning_rate", default_learning_rate(model))
+    return list(dict.fromkeys(None if lr == default else lr for lr in plan.learning_rates))
+
+
 def run_flags(
     job: Job, plan: DatasetPlan, runs_dir: Path, device_flags: list[str], xlstm_compile: bool | None = None
 ) -> list[str]:
@@ -251,8 +262,7 @@ class Scheduler:
             self.pending += prepares.values()
             prepare = prepares[plan.seeds[0]]
             for m_index, model in enumerate([] if self.args.ablation_only else plan.models):
-                rates = [None] if model == "Pop" else plan.learning_rates
-                for lr in rates:
+                for lr in grid_rates(plan, model):
                     self.pending.append(Job(dataset, model, "grid", plan.seeds[0], lr, priority=(d_index, 0, m_index),
                                             requires=(prepare.name,)))  # fmt: skip
             if self.args.ablation:
@@ -267,7 +277,7 @@ class Scheduler:
         grid = [
             r for r in self.done.values() if r["dataset"] == dataset and r["model"] == model and r["phase"] == "grid"
         ]
-        expected = 1 if model == "Pop" else len(plan.learning_rates)
+        expected = len(grid_rates(plan, model))
         if len(grid) < expected or any(r["status"] != "ok" for r in grid):
             return
         best = max(grid, key=lambda r: r["valid"]["ndcg@10"])

@@ -14,6 +14,36 @@ METRICS = [f"{name}@{k}" for name in ("recall", "mrr", "ndcg", "hit", "precision
 HEADLINE = ["ndcg@10", "recall@10", "mrr@10", "hit@10", "ndcg@20", "recall@20"]
 
 
+def default_learning_rate(model: str) -> float:
+    """The rate a model trains with where none is given: the plugin's property file, else RecBole's file for
+    the model, else RecBole's overall default."""
+    import recbole
+    import yaml
+
+    from recbole_xlstm.registry import plugin_property_file
+
+    recbole_properties = Path(recbole.__file__).resolve().parent / "properties"
+    for path in (plugin_property_file(model), recbole_properties / "model" / f"{model}.yaml",
+                 recbole_properties / "overall.yaml"):  # fmt: skip
+        rate = (yaml.safe_load(path.read_text()) or {}).get("learning_rate") if path and path.is_file() else None
+        if rate is not None:
+            return float(rate)
+    raise ValueError(f"no learning_rate in {model}'s property files or RecBole's overall.yaml")
+
+
+def rate_of(record: dict) -> float | None:
+    """The learning rate a run trained with (a default one as the property files give it now); None for Pop."""
+    if record["model"] == "Pop":
+        return None
+    return default_learning_rate(record["model"]) if record["learning_rate"] is None else record["learning_rate"]
+
+
+def rate_label(record: dict) -> str:
+    if record["model"] == "Pop":
+        return "-"
+    return f"{rate_of(record):g}" + (" (default)" if record["learning_rate"] is None else "")
+
+
 def load_runs(runs_dir: Path) -> list[dict]:
     """The runs' records; where a run was rerun into the same runs_dir, its last record."""
     records = [json.loads(line) for line in (runs_dir / "runs.jsonl").read_text().splitlines() if line.strip()]
@@ -27,7 +57,7 @@ def final_runs(runs: list[dict], dataset: str, model: str) -> list[dict]:
     if not grid:
         return []
     best = max(grid, key=lambda r: r["valid"]["ndcg@10"])
-    return [best] + [r for r in ok if r["phase"] == "seed" and r["learning_rate"] == best["learning_rate"]]
+    return [best] + [r for r in ok if r["phase"] == "seed" and rate_of(r) == rate_of(best)]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -99,7 +129,7 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
         lines += ["|---" * (len(HEADLINE) + 8) + "|"]
         for r in sorted(rows, key=lambda r: -r["ndcg@10_mean"]):
             cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" for m in HEADLINE]
-            rate = "default" if r["learning_rate"] is None else f"{r['learning_rate']:g}"
+            rate = rate_label(r)
             lines.append(f"| {r['model']} | {r['seeds']} | {rate} | " + " | ".join(cells)
                          + f" | {fmt(r['best_epoch'], '.1f')} | {epochs_run(r)} | {fmt(r['sec_per_epoch'], '.1f')} | "
                          f"{fmt(r['peak_mem_mib'], '.0f')} | {fmt(r['params'], '.0f')} |")  # fmt: skip
@@ -137,16 +167,31 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
     plan = env.get("plans", {}).get(dataset)
     protocol = []
     if plan:
-        seeds = sorted({r["seed"] for r in finished})
-        grid = [r["learning_rate"] for r in finished if r["phase"] == "grid" and r["model"] != "Pop"]
-        # in rising order, not the order the runs finished in
-        rates = sorted(set(grid), key=lambda lr: (lr is not None, lr or 0.0)) or plan["learning_rates"]
-        tuning = (
-            "no tuning: each model at its own default learning rate"
-            if rates == [None]
-            else f"learning rates {', '.join('default' if lr is None else f'{lr:g}' for lr in rates)} for every "
-            "model, the best on validation kept"
+        seeds = sorted({r["seed"] for r in finished}) or plan["seeds"]
+        grid = defaultdict(set)  # model: the rates its grid ran, its default resolved to its value
+        for r in finished:
+            if r["phase"] == "grid" and r["model"] != "Pop":
+                grid[r["model"]].add(rate_of(r))
+        defaults_only = all(
+            r["learning_rate"] is None for r in finished if r["phase"] == "grid" and r["model"] != "Pop"
         )
+        if not grid:  # nothing finished: what the command planned
+            grid = {"": {lr for lr in plan["learning_rates"] if lr is not None}}
+            defaults_only = plan["learning_rates"] == [None]
+        rate_sets = {tuple(sorted(rates)) for rates in grid.values()}
+        if defaults_only:
+            tuning = "no tuning: each model at its own default learning rate"
+        elif len(rate_sets) == 1:
+            tuning = (
+                f"learning rates {', '.join(f'{lr:g}' for lr in next(iter(rate_sets)))} for every model, "
+                "the best on validation kept"
+            )
+        else:
+            tuning = (
+                "learning rates "
+                + "; ".join(f"{model} {', '.join(f'{lr:g}' for lr in sorted(rates))}" for model, rates in grid.items())
+                + ", the best on validation kept"
+            )
         settings = ", ".join(f"{k}={v}" for k, v in plan["settings"].items())
         protocol = [
             f"Command: `{env.get('command', '?')}`.",
@@ -201,13 +246,12 @@ def curve_table(runs: list[dict], dataset: str) -> list[str]:
 
 def grid_table(runs: list[dict], dataset: str) -> list[str]:
     grid = [r for r in runs if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok"]
-    if not grid:
-        return []
     by_model = defaultdict(dict)
     for r in grid:
-        by_model[r["model"]][r["learning_rate"]] = r["valid"]["ndcg@10"]
-    rates = sorted({lr for scores in by_model.values() for lr in scores if lr is not None})
-    if len(rates) < 2:  # no grid: one rate per model
+        if r["model"] != "Pop":  # it has no rate
+            by_model[r["model"]][rate_of(r)] = r["valid"]["ndcg@10"]
+    rates = sorted({lr for scores in by_model.values() for lr in scores})
+    if all(len(scores) < 2 for scores in by_model.values()):  # no grid: one rate per model
         return []
     lines = ["## Learning-rate grid (valid NDCG@10, seed 2020)", "",
              "| model | " + " | ".join(f"{lr:g}" for lr in rates) + " |", "|---" * (len(rates) + 1) + "|"]  # fmt: skip
@@ -221,12 +265,12 @@ def ablation_table(runs: list[dict], dataset: str) -> list[str]:
     rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
     if not rows:
         return []
-    lr, seeds = rows[0]["learning_rate"], sorted({r["seed"] for r in rows})
+    lr, seeds = rate_of(rows[0]), sorted({r["seed"] for r in rows})
     default = [r for r in runs if r["dataset"] == dataset and r["model"] == "xLSTM4Rec" and r["status"] == "ok"
-               and r["phase"] in ("grid", "seed") and r["seed"] in seeds and r["learning_rate"] == lr]  # fmt: skip
+               and r["phase"] in ("grid", "seed") and r["seed"] in seeds and rate_of(r) == lr]  # fmt: skip
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     rows = sorted(rows, key=lambda r: (variants.index(r["variant"]), r["seed"]))
-    rate = "xLSTM4Rec's default lr" if lr is None else f"lr {lr:g}"
+    rate = f"lr {lr:g}"
     lines = [f"## Ablation of xLSTM4Rec ({rate}; few seeds: differences under about the seed spread above are "
              "noise)", "",
              "| variant | seed | valid NDCG@10 | test NDCG@10 | test Recall@10 | best epoch | s/epoch | params |",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -282,7 +283,7 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
             run("seed", None, 0.0620, seed=2022), run("ablation", None, 0.0551, "1 mLSTM block", seed=2021),
             run("ablation", None, 0.0550, "1 mLSTM block")]  # fmt: skip
     table = "\n".join(ablation_table(runs, "ml-100k"))
-    assert "xLSTM4Rec's default lr" in table
+    assert "(lr 0.002; few seeds" in table  # the default, by its value
     assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0600 |" in table and "0.0500" not in table
     assert "| default: 2 mLSTM blocks, max length 50 | 2021 | 0.0610 |" in table and "0.0620" not in table
     assert table.index("| 1 mLSTM block | 2020 | 0.0550 |") < table.index("| 1 mLSTM block | 2021 | 0.0551 |")
@@ -385,6 +386,30 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     ]
     finished.append({"model": "xLSTM4Rec", "phase": "seed", "seed": 2021, "learning_rate": None})
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
-    assert (
-        "learning rates default, 0.001, 0.004 for every model, the best on validation kept; seeds 2020, 2021;" in text
-    )
+    # xLSTM4Rec's default, 0.002, is named by its value
+    assert "learning rates 0.001, 0.002, 0.004 for every model, the best on validation kept; seeds 2020, 2021;" in text
+    finished.append({"model": "SASRec", "phase": "grid", "seed": 2020, "learning_rate": None})
+    text = "\n".join(describe(env, REPO, "ml-100k", finished))
+    assert "learning rates xLSTM4Rec 0.001, 0.002, 0.004; SASRec 0.001, the best on validation kept;" in text
+    defaults = [{"model": m, "phase": "grid", "seed": 2020, "learning_rate": None} for m in ("xLSTM4Rec", "SASRec")]
+    text = "\n".join(describe(env, REPO, "ml-100k", defaults))
+    assert "no tuning: each model at its own default learning rate" in text
+    assert "; seeds 2020; the protocol" in "\n".join(describe(env, REPO, "ml-100k", []))  # none finished: the plan's
+
+
+def test_a_grid_rate_equal_to_a_models_default_runs_once_as_the_default_run_a_resume_finds(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import accuracy_study
+    from study_report import default_learning_rate, final_runs, rate_label
+
+    assert (default_learning_rate("xLSTM4Rec"), default_learning_rate("SASRec")) == (0.002, 0.001)
+    plan = dataclasses.replace(accuracy_study.PLANS["ml-100k"], learning_rates=[0.001, 0.002, 0.004])
+    assert accuracy_study.grid_rates(plan, "xLSTM4Rec") == [0.001, None, 0.004]
+    assert accuracy_study.grid_rates(plan, "SASRec") == [None, 0.002, 0.004]
+    assert accuracy_study.grid_rates(plan, "Pop") == [None]
+    # a run at the default and seed runs at the same rate named by its value are one configuration
+    runs = [{"dataset": "ml-100k", "model": "SASRec", "status": "ok", "phase": phase, "seed": seed,
+             "learning_rate": lr, "valid": {"ndcg@10": 0.1}} for phase, seed, lr in
+            [("grid", 2020, None), ("seed", 2021, 0.001), ("seed", 2022, 0.002)]]  # fmt: skip
+    assert [r["seed"] for r in final_runs(runs, "ml-100k", "SASRec")] == [2020, 2021]
+    assert rate_label(runs[0]) == "0.001 (default)" and rate_label(runs[2]) == "0.002"
