@@ -12,7 +12,9 @@ counted. ``--report`` turns runs.jsonl into benchmarks/results/<dataset>.md, .cs
 Protocol (props/<dataset>.yaml): leave-one-out by time, full ranking, NDCG@10 on validation picks the best
 epoch (early stopping) and the best learning rate; test is evaluated once, with the best epoch's weights.
 Every model: hidden size 64, CE loss (Pop has none), the same batch size, epochs and patience per dataset, and
-the same grid of learning rates (seed 2020), then the best rate with seeds 2021 and 2022.
+the same grid of learning rates (seed 2020), then the best rate with seeds 2021 and 2022. A rate of the grid equal
+to a model's own default runs as its default run (named without a rate), so a grid resumed into a study of the
+defaults (``--learning_rates default``) runs only the other rates.
 """
 
 from __future__ import annotations
