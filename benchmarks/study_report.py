@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import shlex
 import statistics
@@ -14,6 +15,7 @@ METRICS = [f"{name}@{k}" for name in ("recall", "mrr", "ndcg", "hit", "precision
 HEADLINE = ["ndcg@10", "recall@10", "mrr@10", "hit@10", "ndcg@20", "recall@20"]
 
 
+@functools.cache  # the report asks once per run record; the files do not change while it runs
 def default_learning_rate(model: str) -> float:
     """The rate a model trains with where none is given: the plugin's property file, else RecBole's file for
     the model, else RecBole's overall default."""
