@@ -67,6 +67,8 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "max length 100": {"MAX_ITEM_LIST_LENGTH": 100},
     "no embedding dropout": {"dropout_prob": 0.0},
     "with position embeddings": {"position_embedding": True},
+    "xLSTM dropout 0.2": {"xlstm_dropout": 0.2},
+    "xLSTM dropout 0.4": {"xlstm_dropout": 0.4},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}
@@ -260,18 +262,20 @@ class Scheduler:
     def plan(self) -> None:
         for d_index, dataset in enumerate(self.args.datasets):
             plan = PLANS[dataset]
-            prepares = {seed: Job(dataset, "SASRec", "prepare", seed, None, priority=(-1, 0, 0)) for seed in plan.seeds}
+            ablation_seeds = (self.args.ablation_seeds or plan.seeds[:1]) if self.args.ablation else []
+            prepares = {seed: Job(dataset, "SASRec", "prepare", seed, None, priority=(-1, 0, 0))
+                        for seed in dict.fromkeys(plan.seeds + ablation_seeds)}  # fmt: skip
             self.pending += prepares.values()
             prepare = prepares[plan.seeds[0]]
             for m_index, model in enumerate([] if self.args.ablation_only else plan.models):
                 for lr in grid_rates(plan, model):
                     self.pending.append(Job(dataset, model, "grid", plan.seeds[0], lr, priority=(d_index, 0, m_index),
                                             requires=(prepare.name,)))  # fmt: skip
-            if self.args.ablation:
+            for s_index, seed in enumerate(ablation_seeds):
                 for v_index, (variant, props) in enumerate(plan.ablation.items()):
-                    self.pending.append(Job(dataset, "xLSTM4Rec", "ablation", plan.seeds[0], self.args.ablation_lr,
-                                            extra=props, variant=variant, priority=(10 + d_index, 0, v_index),
-                                            requires=(prepare.name,)))  # fmt: skip
+                    self.pending.append(Job(dataset, "xLSTM4Rec", "ablation", seed, self.args.ablation_lr,
+                                            extra=props, variant=variant, priority=(10 + d_index, s_index, v_index),
+                                            requires=(prepares[seed].name,)))  # fmt: skip
 
     def add_seeds(self, dataset: str, model: str) -> None:
         """When a model's grid is complete: its best rate with the other seeds."""
@@ -525,9 +529,14 @@ def main() -> None:
                         "epoch would end later than this many seconds before --deadline_s: a run then finishes "
                         "with fewer epochs instead of being killed")  # fmt: skip
     parser.add_argument("--stop_by", type=float, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--ablation", action="store_true", help="also the xLSTM4Rec ablation (the first seed)")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also the xLSTM4Rec ablation (the first seed, or --ablation_seeds)"
+    )
     parser.add_argument("--ablation_only", action="store_true",
                         help="only the ablation; its baseline: the xLSTM4Rec grid run in --runs_dir")  # fmt: skip
+    parser.add_argument("--ablation_seeds", type=int, nargs="+", default=None,
+                        help="the seeds the ablation runs with (default: the first of --seeds); its variants are "
+                        "compared with xLSTM4Rec's runs of the same seeds and rate")  # fmt: skip
     parser.add_argument("--ablation_lr", type=learning_rate, default=0.002,
                         help="'default': xLSTM4Rec's own (as --learning_rates default)")  # fmt: skip
     parser.add_argument("--resume", action="store_true",

@@ -170,10 +170,7 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
     protocol = []
     if plan:
         seeds = sorted({r["seed"] for r in finished}) or plan["seeds"]
-        grid = defaultdict(set)  # model: the rates its grid ran, its default resolved to its value
-        for r in finished:
-            if r["phase"] == "grid" and r["model"] != "Pop":
-                grid[r["model"]].add(rate_of(r))
+        grid = {model: set(scores) for model, scores in grid_scores(finished, dataset).items()}
         defaults_only = all(
             r["learning_rate"] is None for r in finished if r["phase"] == "grid" and r["model"] != "Pop"
         )
@@ -246,12 +243,18 @@ def curve_table(runs: list[dict], dataset: str) -> list[str]:
     return lines + [""]
 
 
-def grid_table(runs: list[dict], dataset: str) -> list[str]:
-    grid = [r for r in runs if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok"]
+def grid_scores(runs: list[dict], dataset: str) -> dict[str, dict[float, float]]:
+    """Each model's finished grid: the rate it trained with (a default resolved to its value) to its valid NDCG@10.
+    Pop has no rate and no grid."""
     by_model = defaultdict(dict)
-    for r in grid:
-        if r["model"] != "Pop":  # it has no rate
+    for r in runs:
+        if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok" and r["model"] != "Pop":
             by_model[r["model"]][rate_of(r)] = r["valid"]["ndcg@10"]
+    return dict(by_model)
+
+
+def grid_table(runs: list[dict], dataset: str) -> list[str]:
+    by_model = grid_scores(runs, dataset)
     rates = sorted({lr for scores in by_model.values() for lr in scores})
     if all(len(scores) < 2 for scores in by_model.values()):  # no grid: one rate per model
         return []
@@ -284,7 +287,32 @@ def ablation_table(runs: list[dict], dataset: str) -> list[str]:
         lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
                      f"{r['test']['recall@10']:.4f} | {fmt(r.get('best_epoch'), 'd')} | "
                      f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
-    return lines + [""]
+    return lines + [""] + ablation_means(default, rows)
+
+
+def ablation_means(default: list[dict], rows: list[dict]) -> list[str]:
+    """Variants run with several seeds: their mean beside the default's mean over the very same seeds."""
+    by_seed = {r["seed"]: r for r in default}
+    lines = []
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        runs = [r for r in rows if r["variant"] == variant and r["seed"] in by_seed]
+        if len(runs) < 2:
+            continue
+        base = [by_seed[r["seed"]] for r in runs]
+        cells = []
+        for metric in ("valid", "test"):
+            ours = mean_std([r[metric]["ndcg@10"] for r in runs])
+            theirs = mean_std([r[metric]["ndcg@10"] for r in base])
+            cells += [f"{ours[0]:.4f} ± {ours[1]:.4f}", f"{theirs[0]:.4f} ± {theirs[1]:.4f}",
+                      f"{ours[0] / theirs[0] - 1:+.1%}"]  # fmt: skip
+        recall = mean_std([r["test"]["recall@10"] for r in runs])
+        lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in runs)} | " + " | ".join(cells)
+                     + f" | {recall[0]:.4f} ± {recall[1]:.4f} |")  # fmt: skip
+    if not lines:
+        return []
+    return ["Variants with several seeds, against the default with the same seeds (mean ± std):", "",
+            "| variant | seeds | valid NDCG@10 | default's | change | test NDCG@10 | default's | change | "
+            "test Recall@10 |", "|---|---|---|---|---|---|---|---|---|", *lines, ""]  # fmt: skip
 
 
 def unfinished(runs: list[dict], dataset: str) -> list[str]:

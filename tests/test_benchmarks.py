@@ -226,7 +226,7 @@ def test_accuracy_study_runs_seeds_seed_by_seed_in_the_models_order(tmp_path, mo
 
     args = argparse.Namespace(
         datasets=["amazon-beauty"], runs_dir=str(tmp_path), device="cpu", ablation=False, workers=2,
-        threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0, ablation_only=False,
+        threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0, ablation_only=False, ablation_seeds=None,
     )  # fmt: skip
     scheduler = accuracy_study.Scheduler(args)
     scheduler.plan()
@@ -262,12 +262,36 @@ def test_accuracy_study_ablation_only_plans_the_variants_in_their_order_and_noth
     args = argparse.Namespace(
         datasets=["amazon-beauty"], runs_dir=str(tmp_path), device="cpu", ablation=True, ablation_only=True,
         ablation_lr=0.002, workers=2, threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0,
+        ablation_seeds=None,
     )  # fmt: skip
     scheduler = accuracy_study.Scheduler(args)
     scheduler.plan()
     runs = sorted((j for j in scheduler.pending if j.phase != "prepare"), key=lambda j: j.priority)
     assert [j.variant for j in runs] == list(accuracy_study.PLANS["amazon-beauty"].ablation)
     assert {(j.model, j.phase, j.seed, j.learning_rate) for j in runs} == {("xLSTM4Rec", "ablation", 2020, 0.002)}
+
+
+def test_ablation_seeds_run_each_variant_with_each_seed_on_that_seeds_own_prepared_dataset(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import argparse
+
+    import accuracy_study
+
+    monkeypatch.setattr(accuracy_study.PLANS["ml-100k"], "seeds", [2020])
+    args = argparse.Namespace(
+        datasets=["ml-100k"], runs_dir=str(tmp_path), device="cpu", ablation=True, ablation_only=True,
+        ablation_lr=0.001, workers=2, threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0,
+        ablation_seeds=[2021, 2022],
+    )  # fmt: skip
+    scheduler = accuracy_study.Scheduler(args)
+    scheduler.plan()
+    prepares = {j.name: j.seed for j in scheduler.pending if j.phase == "prepare"}
+    assert sorted(prepares.values()) == [2020, 2021, 2022]
+    runs = sorted((j for j in scheduler.pending if j.phase == "ablation"), key=lambda j: j.priority)
+    variants = list(accuracy_study.PLANS["ml-100k"].ablation)
+    assert [(j.seed, j.variant) for j in runs] == [(seed, v) for seed in (2021, 2022) for v in variants]
+    assert all(prepares[j.requires[0]] == j.seed for j in runs)
+    assert runs[0].name == f"ml-100k-xLSTM4Rec-ablation-{runs[0].variant.replace(' ', '_')}-lr0.001-s2021"
 
 
 def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rate_even_the_models_own(monkeypatch):
@@ -287,6 +311,10 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
     assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0600 |" in table and "0.0500" not in table
     assert "| default: 2 mLSTM blocks, max length 50 | 2021 | 0.0610 |" in table and "0.0620" not in table
     assert table.index("| 1 mLSTM block | 2020 | 0.0550 |") < table.index("| 1 mLSTM block | 2021 | 0.0551 |")
+    # two seeds: a mean row against the default's mean over the same two seeds (0.0600, 0.0610), not its third
+    assert "| 1 mLSTM block | 2020, 2021 | 0.0551 ± 0.0001 | 0.0605 ± 0.0007 | -9.0% |" in table
+    runs.append(run("ablation", None, 0.0700, "3 mLSTM blocks"))
+    assert "| 3 mLSTM blocks | 2020" not in "\n".join(ablation_table(runs, "ml-100k")).split("several seeds")[1]
 
 
 def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
@@ -351,7 +379,7 @@ def test_accuracy_study_resume_runs_only_what_runs_jsonl_does_not_hold_as_finish
     (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recorded))
     args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cpu", ablation=False,
                               ablation_only=False, workers=1, threads_per_run=1, deadline_s=float("inf"),
-                              min_left_s=0.0, resume=True)  # fmt: skip
+                              min_left_s=0.0, resume=True, ablation_seeds=None)  # fmt: skip
     scheduler = accuracy_study.Scheduler(args)
     scheduler.plan()
     scheduler.skip_recorded()
@@ -381,17 +409,20 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     from study_report import describe
 
     env = {"plans": {"ml-100k": {"learning_rates": [None], "seeds": [2020], "settings": {"epochs": 60}}}}
-    finished = [
-        {"model": "xLSTM4Rec", "phase": "grid", "seed": 2020, "learning_rate": lr} for lr in (0.004, None, 0.001)
-    ]
-    finished.append({"model": "xLSTM4Rec", "phase": "seed", "seed": 2021, "learning_rate": None})
+
+    def run(model: str, phase: str, seed: int, lr: float | None) -> dict:
+        return {"dataset": "ml-100k", "model": model, "phase": phase, "seed": seed, "learning_rate": lr,
+                "status": "ok", "valid": {"ndcg@10": 0.07}}  # fmt: skip
+
+    finished = [run("xLSTM4Rec", "grid", 2020, lr) for lr in (0.004, None, 0.001)]
+    finished.append(run("xLSTM4Rec", "seed", 2021, None))
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
     # xLSTM4Rec's default, 0.002, is named by its value
     assert "learning rates 0.001, 0.002, 0.004 for every model, the best on validation kept; seeds 2020, 2021;" in text
-    finished.append({"model": "SASRec", "phase": "grid", "seed": 2020, "learning_rate": None})
+    finished.append(run("SASRec", "grid", 2020, None))
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
     assert "learning rates xLSTM4Rec 0.001, 0.002, 0.004; SASRec 0.001, the best on validation kept;" in text
-    defaults = [{"model": m, "phase": "grid", "seed": 2020, "learning_rate": None} for m in ("xLSTM4Rec", "SASRec")]
+    defaults = [run(m, "grid", 2020, None) for m in ("xLSTM4Rec", "SASRec")]
     text = "\n".join(describe(env, REPO, "ml-100k", defaults))
     assert "no tuning: each model at its own default learning rate" in text
     assert "; seeds 2020; the protocol" in "\n".join(describe(env, REPO, "ml-100k", []))  # none finished: the plan's
