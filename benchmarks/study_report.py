@@ -211,11 +211,23 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
         ]
     return protocol + [
         f"Runs of {env.get('date', '?')}, `python benchmarks/accuracy_study.py` ({runs_dir.name}); device "
-        f"{env.get('device', '?')}, {env.get('workers', '?')} runs at a time, {env.get('threads_per_run', '?')} CPU "
+        f"{env.get('device', '?')}, {runs_at_a_time(env)} at a time, {env.get('threads_per_run', '?')} CPU "
         "thread(s) each (seconds per epoch are therefore under contention; benchmarks/speed_study.py times "
         "models alone).",
         machine_line(env),
     ]
+
+
+def runs_at_a_time(env: dict) -> str:
+    """The first command's --workers, or their range where a resume or rerun ran more or fewer at once."""
+    workers = [env.get("workers", "?")]
+    for rerun in env.get("reruns", []):
+        flags = shlex.split(rerun["command"])
+        workers.append(int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1)
+    if len(set(workers)) == 1:
+        return f"{workers[0]} runs"
+    numbers = [w for w in workers if isinstance(w, int)]
+    return f"{min(numbers)} to {max(numbers)} runs (each command's --workers)"
 
 
 def epochs_run(row: dict) -> str:
