@@ -220,14 +220,23 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
 
 def runs_at_a_time(env: dict) -> str:
     """The first command's --workers, or their range where a resume or rerun ran more or fewer at once."""
-    workers = [env.get("workers", "?")]
-    for rerun in env.get("reruns", []):
-        flags = shlex.split(rerun["command"])
-        workers.append(int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1)
+    workers = [env.get("workers", "?")] + [workers_of(rerun["command"]) for rerun in env.get("reruns", [])]
     if len(set(workers)) == 1:
         return f"{workers[0]} runs"
     numbers = [w for w in workers if isinstance(w, int)]
     return f"{min(numbers)} to {max(numbers)} runs (each command's --workers)"
+
+
+def workers_of(command: str) -> int:
+    """A recorded accuracy_study command's --workers (written '--workers 3' or '--workers=3'); 1, its default, if
+    none."""
+    flags = shlex.split(command)
+    for flag, after in zip(flags, flags[1:] + [""]):
+        if flag.startswith("--workers="):
+            return int(flag.partition("=")[2])
+        if flag == "--workers":
+            return int(after)
+    return 1
 
 
 def epochs_run(row: dict) -> str:

@@ -428,8 +428,9 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     assert "; seeds 2020; the protocol" in "\n".join(describe(env, REPO, "ml-100k", []))  # none finished: the plan's
     assert "device ?, ? runs at a time" in text
     env.update(workers=2, reruns=[{"date": "d", "command": "python s.py --resume --workers 3"},
-                                  {"date": "d", "command": "python s.py --resume"}])  # fmt: skip
-    assert "1 to 3 runs (each command's --workers) at a time" in "\n".join(describe(env, REPO, "ml-100k", defaults))
+                                  {"date": "d", "command": "python s.py --resume"},
+                                  {"date": "d", "command": "python s.py --resume --workers=5"}])  # fmt: skip
+    assert "1 to 5 runs (each command's --workers) at a time" in "\n".join(describe(env, REPO, "ml-100k", defaults))
 
 
 def test_a_grid_rate_equal_to_a_models_default_runs_once_as_the_default_run_a_resume_finds(monkeypatch):
