@@ -143,6 +143,9 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             gain = ours["ndcg@10_mean"] / best_baseline["ndcg@10_mean"] - 1
             lines += ["", f"xLSTM4Rec's mean test NDCG@10 is {gain:+.1%} against the best baseline "
                       f"({best_baseline['model']}, {best_baseline['ndcg@10_mean']:.4f})."]  # fmt: skip
+            if ours["seeds"] != best_baseline["seeds"]:  # a one-seed mean against three is not yet a comparison
+                lines[-1] += (f" Not yet comparable: xLSTM4Rec's mean is over {ours['seeds']} seed(s), "
+                              f"{best_baseline['model']}'s over {best_baseline['seeds']}.")  # fmt: skip
         memory = rows[0]["memory"] if rows else None
         lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation "
                   "NDCG@10 was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.",

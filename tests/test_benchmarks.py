@@ -449,3 +449,26 @@ def test_a_grid_rate_equal_to_a_models_default_runs_once_as_the_default_run_a_re
             [("grid", 2020, None), ("seed", 2021, 0.001), ("seed", 2022, 0.002)]]  # fmt: skip
     assert [r["seed"] for r in final_runs(runs, "ml-100k", "SASRec")] == [2020, 2021]
     assert rate_label(runs[0]) == "0.001 (default)" and rate_label(runs[2]) == "0.002"
+
+
+def test_report_says_a_gain_over_fewer_seeds_than_the_best_baseline_is_not_yet_comparable(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import METRICS, write_reports
+
+    def run(model: str, phase: str, seed: int, lr: float, ndcg: float) -> dict:
+        scores = {metric: ndcg for metric in METRICS}
+        return {"name": f"{model}-{phase}-{lr}-{seed}", "dataset": "ml-100k", "model": model, "phase": phase,
+                "seed": seed, "learning_rate": lr, "status": "ok", "valid": scores, "test": scores}  # fmt: skip
+
+    runs = [run("GRU4Rec", "grid", 2020, 0.004, 0.0700), run("GRU4Rec", "seed", 2021, 0.004, 0.0700),
+            run("xLSTM4Rec", "grid", 2020, 0.004, 0.0770)]  # fmt: skip
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    write_reports(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "ml-100k.md").read_text()
+    assert ("is +10.0% against the best baseline (GRU4Rec, 0.0700). Not yet comparable: xLSTM4Rec's mean is over 1 "
+            "seed(s), GRU4Rec's over 2.") in text  # fmt: skip
+    runs.append(run("xLSTM4Rec", "seed", 2021, 0.004, 0.0770))
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    write_reports(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "ml-100k.md").read_text()
+    assert "is +10.0% against the best baseline (GRU4Rec, 0.0700).\n" in text and "Not yet comparable" not in text
