@@ -563,6 +563,8 @@ def main() -> None:
                         help=f"a subset of the ablation, from: {', '.join(map(repr, ABLATION))}")  # fmt: skip
     args, rest = parser.parse_known_args()
     args.ablation = args.ablation or args.ablation_only
+    if args.ablation_seeds and not args.ablation:  # it would plan nothing: say so rather than run without it
+        parser.error("--ablation_seeds needs --ablation or --ablation_only")
     override_plans(args)
     without = [d for d in args.datasets if not PLANS[d].ablation] if args.ablation else []
     if without and args.ablation_only and len(without) == len(args.datasets):
