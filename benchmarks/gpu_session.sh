@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540): kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed study,
+# Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540): kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed probe
+# (what a training step at ml-1m's shape spends its GPU time on), the speed study,
 # then the accuracy study (ml-1m, ml-100k, amazon-beauty, ablation) for whatever time is left.
-#   GPU_SESSION_STEPS      which of "kernels speed accuracy" to run (default all three)
+#   GPU_SESSION_STEPS      which of "kernels probe speed accuracy" to run (default all four)
 #   GPU_SESSION_DATASETS   the accuracy study's datasets (default "ml-1m ml-100k amazon-beauty", with the ablation;
 #                          the ablation runs only where ml-100k or amazon-beauty is named)
 #   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study (--seeds 2020 --epochs 40 ...), split at spaces
@@ -39,12 +40,22 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 log "installed; $(python3 -c 'import torch, recbole_xlstm; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1 | tail -1)"
 { nvidia-smi; echo; which nvcc ninja; nproc; free -g; } > "$OUT/machine.txt" 2>&1
 
-STEPS=${GPU_SESSION_STEPS:-kernels speed accuracy}
+STEPS=${GPU_SESSION_STEPS:-kernels probe speed accuracy}
+# The probe: one change at a time against the Triton step and SASRec's, at ml-1m's training shape
+PROBE=("SASRec" "SASRec, cudnn.benchmark" "SASRec, AMP" "xLSTM4Rec Triton chunkwise, eager" "xLSTM4Rec parallel, eager"
+       "xLSTM4Rec Triton chunkwise, eager, cudnn.benchmark" "xLSTM4Rec Triton chunkwise, eager, chunk 128"
+       "xLSTM4Rec Triton chunkwise, eager, AMP" "xLSTM4Rec parallel, compiled, cuda")
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 if [ "$DEVICE" = cpu ]; then
     if step kernels; then
         timeout 120 python3 benchmarks/kernel_agreement.py --device cpu --lengths 50 --output "$OUT/kernel_agreement_cpu" > "$OUT/kernel_agreement.log" 2>&1
         log "kernel agreement rc=$?"
+    fi
+    if step probe; then
+        timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --batch 64 --repeats 1 --warmup 1 \
+            --child_timeout 100 --variants "SASRec" "SASRec, AMP" "xLSTM4Rec parallel, eager" \
+            --output "$OUT/speed_cpu_probe" > "$OUT/probe.log" 2>&1
+        log "speed probe rc=$?"
     fi
     if step speed; then
         timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --repeats 2 --warmup 1 --child_timeout 100 \
@@ -60,8 +71,16 @@ else
         timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_agreement.py > "$OUT/pytest_kernel_agreement.log" 2>&1
         log "kernel tests rc=$? ($(tail -1 "$OUT/pytest_kernel_agreement.log"))"
     fi
+    if step probe; then
+        timeout 200 python3 benchmarks/speed_study.py --device cuda --lengths 200 --batch 2048 --repeats 5 --warmup 2 \
+            --child_timeout 60 --variants "${PROBE[@]}" --output "$OUT/speed_cuda_probe" > "$OUT/probe.log" 2>&1
+        log "speed probe rc=$?"
+    fi
     if step speed; then
-        timeout 150 python3 benchmarks/speed_study.py --device cuda --repeats 10 --warmup 2 --child_timeout 45 \
+        # The compiled Triton variant never finished compiling within 40 s (2026-11-27); the probe tries the
+        # compiled parallel form instead.
+        timeout 240 python3 benchmarks/speed_study.py --device cuda --repeats 10 --warmup 2 --child_timeout 60 \
+            --variants SASRec GRU4Rec "xLSTM4Rec parallel, eager" "xLSTM4Rec Triton chunkwise, eager" \
             --output "$OUT/speed_cuda" > "$OUT/speed.log" 2>&1
         log "speed study rc=$?"
     fi

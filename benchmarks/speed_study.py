@@ -54,6 +54,31 @@ VARIANTS = {
         ("cuda",),
     ),
 }
+# Run only when --variants names them: what a GPU step spends its time on, one change at a time (at the
+# same length and batch as SASRec's row). "reproducibility": RecBole's flag (default True), which sets
+# cudnn.deterministic and turns cudnn.benchmark off. "amp": the step under torch.autocast, as RecBole's
+# enable_amp does (float16 on a GPU, bfloat16 on CPU).
+PROBE_VARIANTS = {
+    "SASRec, cudnn.benchmark": ("SASRec", {**VARIANTS["SASRec"][1], "reproducibility": False}, ("cuda",)),
+    "SASRec, AMP": ("SASRec", {**VARIANTS["SASRec"][1], "amp": True}, ("cuda",)),
+    "xLSTM4Rec Triton chunkwise, eager, cudnn.benchmark": (
+        "xLSTM4Rec",
+        {"xlstm_backend": "cuda", "xlstm_compile": False, "reproducibility": False},
+        ("cuda",),
+    ),
+    "xLSTM4Rec Triton chunkwise, eager, chunk 128": (
+        "xLSTM4Rec",
+        {"xlstm_backend": "cuda", "xlstm_compile": False, "mlstm_chunk_size": 128},
+        ("cuda",),
+    ),
+    "xLSTM4Rec Triton chunkwise, eager, AMP": (
+        "xLSTM4Rec",
+        {"xlstm_backend": "cuda", "xlstm_compile": False, "amp": True},
+        ("cuda",),
+    ),
+    "xLSTM4Rec parallel, compiled, cuda": ("xLSTM4Rec", {"xlstm_backend": "torch", "xlstm_compile": True}, ("cuda",)),
+}
+TOP_KERNELS = 8  # per row, in the profile's kernel list
 CPU_MEMORY_LIMIT_BYTES = 16 * 2**30  # a child past this fails with an allocation error instead of swapping the box
 
 
@@ -62,7 +87,9 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
     import torch
     from streaming_latency import N_ITEMS, build, write_catalogue
 
-    model_name, props, _ = VARIANTS[variant]
+    model_name, props, _ = {**VARIANTS, **PROBE_VARIANTS}[variant]
+    props = dict(props)
+    amp = props.pop("amp", False)
     on_gpu = device == "cuda"
     with tempfile.TemporaryDirectory() as tmp:
         model = build(model_name, length, write_catalogue(Path(tmp)), use_gpu=on_gpu, hidden_size=64, **props)
@@ -79,14 +106,20 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
         if on_gpu:
             torch.cuda.synchronize()
 
+    def autocast():
+        return torch.autocast(device_type=device, enabled=amp)
+
     def train_step() -> None:
         optimizer.zero_grad()
-        model.calculate_loss(interaction).backward()
+        with autocast():
+            loss = model.calculate_loss(interaction)
+        loss.backward()
         optimizer.step()
 
     @torch.no_grad()
     def inference() -> None:
-        model.full_sort_predict(interaction)
+        with autocast():
+            model.full_sort_predict(interaction)
 
     def timed(step, training: bool) -> tuple[list[float], float]:
         model.train(training)
@@ -157,8 +190,20 @@ def profile_step(step, sync, on_gpu: bool) -> dict:
         "ops_per_step": len(ops),
         "kernels_per_step": len(kernels) if on_gpu else None,
         "gpu_busy_ms": sum(e.time_range.elapsed_us() for e in kernels) / 1000 if on_gpu else None,
+        "top_kernels": top_kernels(kernels) if on_gpu else [],
         "profile": "ok",
     }
+
+
+def top_kernels(kernels: list, count: int = TOP_KERNELS) -> list[dict]:
+    """The kernels that kept the GPU busiest in the profiled step, summed by name."""
+    by_name: dict[str, list[float]] = {}
+    for kernel in kernels:
+        total = by_name.setdefault(kernel.name, [0.0, 0])
+        total[0] += kernel.time_range.elapsed_us() / 1000
+        total[1] += 1
+    ranked = sorted(by_name.items(), key=lambda item: -item[1][0])[:count]
+    return [{"name": name, "ms": ms, "calls": calls} for name, (ms, calls) in ranked]
 
 
 def run_child(variant: str, length: int, batch: int, device: str, args: argparse.Namespace) -> dict:
@@ -205,6 +250,9 @@ def main() -> None:
 
     # an explicit --variants runs those anywhere (the tests run the GPU rows' eager forms on CPU)
     variants = args.variants or [v for v in VARIANTS if args.device in VARIANTS[v][2]]
+    unknown = [v for v in variants if v not in VARIANTS and v not in PROBE_VARIANTS]
+    if unknown:
+        parser.error(f"unknown --variants {unknown}; choose from {list(VARIANTS) + list(PROBE_VARIANTS)}")
     output = Path(args.output or REPO / "benchmarks" / "results" / f"speed_{args.device}")
     rows = []
     for length in args.lengths:
@@ -279,6 +327,25 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
     backends = sorted({(r["variant"], r.get("backend")) for r in rows if r.get("backend") not in (None, "-")})
     if backends:
         lines += ["", "What ran the xLSTM blocks:", ""] + [f"- {v}: {b}" for v, b in backends]
+    profiled = [r for r in rows if r.get("top_kernels")]
+    if profiled:
+        lines += [
+            "",
+            "## Where the GPU time of the profiled training step goes",
+            "",
+            f"The {TOP_KERNELS} kernels with the most GPU time, summed by name (names cut at 90 characters).",
+            "",
+            "| length | batch | model | kernel | calls | ms | share of GPU busy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in profiled:
+            for k in r["top_kernels"]:
+                share = k["ms"] / r["gpu_busy_ms"] if r.get("gpu_busy_ms") else 0
+                name = k["name"].replace("|", "/")[:90]
+                lines.append(
+                    f"| {r['length']} | {r['batch']} | {r['variant']} | `{name}` | {k['calls']} | "
+                    f"{k['ms']:.2f} | {share:.0%} |"
+                )
     output.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

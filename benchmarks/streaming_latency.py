@@ -66,7 +66,7 @@ def build(model: str, length: int, root: Path, **props) -> torch.nn.Module:
             **props,
         },
     )
-    init_seed(2020, True)
+    init_seed(2020, config["reproducibility"])  # RecBole's default True: cudnn deterministic, no benchmark
     return get_model(model)(config, create_dataset(config)).eval()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import json
@@ -76,6 +77,32 @@ def test_speed_study_times_each_model_against_sasrec(tmp_path):
     assert 100 < int(rows["SASRec"]["ops_per_step"]) < int(rows["xLSTM4Rec parallel, eager"]["ops_per_step"])
     assert rows["SASRec"]["kernels_per_step"] == rows["SASRec"]["gpu_busy_ms"] == ""
     assert "| ops/step | kernels/step | GPU busy ms/step |" in output.with_suffix(".md").read_text()
+
+
+def test_speed_study_ranks_the_profiled_kernels_by_summed_time_and_tables_them(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from speed_study import top_kernels, write_results
+
+    def kernel(name: str, us: float):
+        return type("Event", (), {"name": name, "time_range": type("Range", (), {"elapsed_us": lambda self: us})()})
+
+    kernels = [kernel("gemm", 300), kernel("norm|grad", 500), kernel("gemm", 400), kernel("copy", 10)]
+    ranked = top_kernels(kernels, count=2)
+    assert ranked == [{"name": "gemm", "ms": 0.7, "calls": 2}, {"name": "norm|grad", "ms": 0.5, "calls": 1}]
+
+    row = {"device": "cuda", "length": 200, "batch": 2048, "variant": "SASRec", "status": "ok", "train_ms": 2.0,
+           "gpu_busy_ms": 1.4, "top_kernels": ranked}  # fmt: skip
+    output = tmp_path / "speed_cuda"
+    write_results(output, [row], argparse.Namespace(device="cuda", repeats=5, warmup=2))
+    table = output.with_suffix(".md").read_text()
+    assert "| 200 | 2048 | SASRec | `gemm` | 2 | 0.70 | 50% |" in table
+    assert "| 200 | 2048 | SASRec | `norm/grad` | 1 | 0.50 | 36% |" in table  # a '|' would split the cell
+
+
+def test_speed_study_refuses_a_variant_it_does_not_know(tmp_path):
+    done = run_script(str(REPO / "benchmarks" / "speed_study.py"), "--variants", "SASRec", "SASrec", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "unknown --variants ['SASrec']" in done.stderr and "'SASRec, AMP'" in done.stderr
 
 
 def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_path):

@@ -1,0 +1,89 @@
+"""The GPU-friendly layers compute what xlstm's own do: outputs, gradients, state_dict, step()."""
+
+import copy
+
+import pytest
+import torch
+from xlstm import (
+    FeedForwardConfig,
+    mLSTMBlockConfig,
+    mLSTMLayerConfig,
+    sLSTMBlockConfig,
+    sLSTMLayerConfig,
+    xLSTMBlockStack,
+    xLSTMBlockStackConfig,
+)
+from xlstm.components.linear_headwise import LinearHeadwiseExpand, LinearHeadwiseExpandConfig
+from xlstm.components.ln import MultiHeadLayerNorm
+
+from recbole_xlstm.model.gpu_layers import (
+    HeadwiseExpandAsDenseGEMM,
+    MultiHeadLayerNormPerHead,
+    use_gpu_friendly_layers,
+)
+
+
+def outputs_and_gradients(module: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    out = module(x)
+    (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    return [out.detach(), x.grad] + [p.grad for p in module.parameters()]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_headwise_expand_as_one_gemm_matches_the_einsum(bias):
+    torch.manual_seed(0)
+    original = LinearHeadwiseExpand(LinearHeadwiseExpandConfig(in_features=32, num_heads=8, bias=bias))
+    with torch.no_grad():
+        if bias:
+            original.bias.normal_()
+    dense = copy.deepcopy(original)
+    dense.__class__ = HeadwiseExpandAsDenseGEMM
+    x = torch.randn(3, 5, 32)
+    for expected, got in zip(outputs_and_gradients(original, x), outputs_and_gradients(dense, x), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_multihead_norm_per_head_matches_group_norm_with_its_memory_layout(bias):
+    torch.manual_seed(0)
+    original = MultiHeadLayerNorm(ndim=24, weight=True, bias=bias)
+    with torch.no_grad():
+        for p in original.parameters():
+            p.normal_()
+    per_head = copy.deepcopy(original)
+    per_head.__class__ = MultiHeadLayerNormPerHead
+    x = torch.randn(2, 4, 7, 6) * 3 + 1  # (B, NH, S, DH)
+    for expected, got in zip(outputs_and_gradients(original, x), outputs_and_gradients(per_head, x), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # sLSTM's caller views the transposed output: the layout must allow what the package's allows
+    per_head(x).transpose(1, 2).view(2, 7, -1)
+    with pytest.raises(ValueError, match=r"\(B, NH, S, DH\)"):
+        per_head(torch.randn(2, 4, 6))
+
+
+def test_a_switched_stack_keeps_its_state_dict_and_gives_the_same_forward_and_step():
+    config = xLSTMBlockStackConfig(
+        mlstm_block=mLSTMBlockConfig(mlstm=mLSTMLayerConfig(num_heads=2, qkv_proj_blocksize=4)),
+        slstm_block=sLSTMBlockConfig(
+            slstm=sLSTMLayerConfig(backend="vanilla", num_heads=2), feedforward=FeedForwardConfig(proj_factor=1.3)
+        ),
+        context_length=9,
+        num_blocks=3,
+        embedding_dim=16,
+        slstm_at=[1],
+    )
+    torch.manual_seed(0)
+    original = xLSTMBlockStack(config)
+    switched = copy.deepcopy(original)
+    # per mLSTM block: q, k, v and the cell's norm; the sLSTM block: its 4 gate projections and group norm
+    assert use_gpu_friendly_layers(switched) == 2 * 4 + 5
+    assert switched.state_dict().keys() == original.state_dict().keys()
+    copy.deepcopy(switched)  # RecBole's get_flops deep-copies the model
+    x = torch.randn(2, 9, config.embedding_dim)
+    torch.testing.assert_close(switched(x), original(x), rtol=1e-4, atol=1e-5)
+    state_original = state_switched = None
+    for t in range(3):
+        expected, state_original = original.step(x[:, t : t + 1], state_original)
+        got, state_switched = switched.step(x[:, t : t + 1], state_switched)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
