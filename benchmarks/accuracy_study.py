@@ -56,6 +56,7 @@ class DatasetPlan:
     ablation: dict[str, dict] = field(default_factory=dict)
 
 
+ABLATION_LR = 0.002  # the ablation's learning rate unless --ablation_lr says otherwise
 ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MAX_ITEM_LIST_LENGTH 50)
     "1 mLSTM block": {"num_blocks": 1},
     "3 mLSTM blocks": {"num_blocks": 3},
@@ -537,8 +538,9 @@ def main() -> None:
     parser.add_argument("--ablation_seeds", type=int, nargs="+", default=None,
                         help="the seeds the ablation runs with (default: the first of --seeds); its variants are "
                         "compared with xLSTM4Rec's runs of the same seeds and rate")  # fmt: skip
-    parser.add_argument("--ablation_lr", type=learning_rate, default=0.002,
-                        help="'default': xLSTM4Rec's own (as --learning_rates default)")  # fmt: skip
+    parser.add_argument("--ablation_lr", type=learning_rate, default=None,
+                        help="the ablation's rate (default 0.002); 'default': xLSTM4Rec's own (as "
+                        "--learning_rates default)")  # fmt: skip
     parser.add_argument("--resume", action="store_true",
                         help="into a --runs_dir a study wrote: run only what its runs.jsonl does not hold as "
                         "finished (add seeds, models or rates to a study, or finish one cut short)")  # fmt: skip
@@ -563,8 +565,12 @@ def main() -> None:
                         help=f"a subset of the ablation, from: {', '.join(map(repr, ABLATION))}")  # fmt: skip
     args, rest = parser.parse_known_args()
     args.ablation = args.ablation or args.ablation_only
-    if args.ablation_seeds and not args.ablation:  # it would plan nothing: say so rather than run without it
-        parser.error("--ablation_seeds needs --ablation or --ablation_only")
+    # each would plan nothing without the ablation: say so rather than run without it
+    for flag in ("ablation_seeds", "ablation_lr", "ablation_variants"):
+        if getattr(args, flag) is not None and not args.ablation:
+            parser.error(f"--{flag} needs --ablation or --ablation_only")
+    if args.ablation_lr is None:
+        args.ablation_lr = ABLATION_LR
     override_plans(args)
     without = [d for d in args.datasets if not PLANS[d].ablation] if args.ablation else []
     if without and args.ablation_only and len(without) == len(args.datasets):

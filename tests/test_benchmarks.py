@@ -366,6 +366,8 @@ def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_with
         (["--datasets", "ml-1m", "--ablation_only"], "no ablation is planned for ml-1m: name ml-100k or amazon-beauty"),
         (["--ablation_variants", "2 mLSTM blocks"], "invalid choice: '2 mLSTM blocks'"),
         (["--ablation_seeds", "2021"], "--ablation_seeds needs --ablation or --ablation_only"),
+        (["--ablation_lr", "0.001"], "--ablation_lr needs --ablation or --ablation_only"),
+        (["--ablation_variants", "1 mLSTM block"], "--ablation_variants needs --ablation or --ablation_only"),
     ],
 )
 def test_accuracy_study_refuses_an_ablation_it_has_no_plan_for(tmp_path, flags, message):
