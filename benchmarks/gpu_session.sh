@@ -2,7 +2,8 @@
 # Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540): kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed probe
 # (what a training step at ml-1m's shape spends its GPU time on), the speed study,
 # then the accuracy study (ml-1m, ml-100k, amazon-beauty, ablation) for whatever time is left.
-#   GPU_SESSION_STEPS      which of "kernels probe speed accuracy" to run (default all four)
+#   GPU_SESSION_STEPS      which of "kernels probe speed accuracy" to run (default all but the probe, which only
+#                          diagnoses: one change at a time at ml-1m's training shape, each step profiled)
 #   GPU_SESSION_DATASETS   the accuracy study's datasets (default "ml-1m ml-100k amazon-beauty", with the ablation;
 #                          the ablation runs only where ml-100k or amazon-beauty is named)
 #   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study (--seeds 2020 --epochs 40 ...), split at spaces
@@ -40,7 +41,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 log "installed; $(python3 -c 'import torch, recbole_xlstm; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1 | tail -1)"
 { nvidia-smi; echo; which nvcc ninja; nproc; free -g; } > "$OUT/machine.txt" 2>&1
 
-STEPS=${GPU_SESSION_STEPS:-kernels probe speed accuracy}
+STEPS=${GPU_SESSION_STEPS:-kernels speed accuracy}
 # The probe: one change at a time against the Triton step and SASRec's, at ml-1m's training shape
 PROBE=("SASRec" "SASRec, cudnn.benchmark" "SASRec, AMP" "xLSTM4Rec Triton chunkwise, eager" "xLSTM4Rec parallel, eager"
        "xLSTM4Rec Triton chunkwise, eager, cudnn.benchmark" "xLSTM4Rec Triton chunkwise, eager, chunk 128"
