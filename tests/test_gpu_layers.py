@@ -87,3 +87,32 @@ def test_a_switched_stack_keeps_its_state_dict_and_gives_the_same_forward_and_st
         expected, state_original = original.step(x[:, t : t + 1], state_original)
         got, state_switched = switched.step(x[:, t : t + 1], state_switched)
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("device, switched", [("cpu", False), ("cuda", True)])
+def test_the_block_stack_gets_the_gpu_layers_on_a_gpu_only(device, switched):
+    from recbole_xlstm.model.backends import GPU_LAYERS, build_block_stack
+
+    def make_config(slstm_backend: str) -> xLSTMBlockStackConfig:
+        return xLSTMBlockStackConfig(
+            mlstm_block=mLSTMBlockConfig(mlstm=mLSTMLayerConfig(num_heads=2)),
+            context_length=8,
+            num_blocks=2,
+            embedding_dim=16,
+        )
+
+    # the pure-torch backend builds without a GPU, so the cuda branch is testable here
+    stack, description = build_block_stack(make_config, "torch", torch.device(device), chunk_size=64, seq_len=8)
+    kinds = {type(m) for m in stack.modules()} & {
+        LinearHeadwiseExpand,
+        MultiHeadLayerNorm,
+        HeadwiseExpandAsDenseGEMM,
+        MultiHeadLayerNormPerHead,
+    }
+    expected = (
+        {HeadwiseExpandAsDenseGEMM, MultiHeadLayerNormPerHead}
+        if switched
+        else {LinearHeadwiseExpand, MultiHeadLayerNorm}
+    )
+    assert kinds == expected
+    assert description.endswith(GPU_LAYERS) == switched
