@@ -70,6 +70,8 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "with position embeddings": {"position_embedding": True},
     "xLSTM dropout 0.2": {"xlstm_dropout": 0.2},
     "xLSTM dropout 0.4": {"xlstm_dropout": 0.4},
+    "embedding dropout 0.5": {"dropout_prob": 0.5},
+    "weight decay 1e-4": {"weight_decay": 1e-4},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}

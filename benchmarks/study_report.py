@@ -290,11 +290,17 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
 
 
 def ablation_table(runs: list[dict], dataset: str) -> list[str]:
-    """Each variant's runs beside the default's runs with the same seeds and learning rate."""
+    """Each variant's runs beside the default's runs with the same seeds and learning rate: one table per rate
+    the ablation ran at."""
     rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
-    if not rows:
-        return []
-    lr, seeds = rate_of(rows[0]), sorted({r["seed"] for r in rows})
+    lines = []
+    for lr in dict.fromkeys(rate_of(r) for r in rows):
+        lines += ([""] if lines else []) + ablation_table_at(runs, dataset, [r for r in rows if rate_of(r) == lr], lr)
+    return lines
+
+
+def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: float) -> list[str]:
+    seeds = sorted({r["seed"] for r in rows})
     default = [r for r in runs if r["dataset"] == dataset and r["model"] == "xLSTM4Rec" and r["status"] == "ok"
                and r["phase"] in ("grid", "seed") and r["seed"] in seeds and rate_of(r) == lr]  # fmt: skip
     variants = list(dict.fromkeys(r["variant"] for r in rows))

@@ -342,6 +342,12 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
     assert "| 1 mLSTM block | 2020, 2021 | 0.0551 ± 0.0001 | 0.0605 ± 0.0007 | -9.0% |" in table
     runs.append(run("ablation", None, 0.0700, "3 mLSTM blocks"))
     assert "| 3 mLSTM blocks | 2020" not in "\n".join(ablation_table(runs, "ml-100k")).split("several seeds")[1]
+    # an ablation at a second rate gets its own table, against the default's run at that rate
+    runs.append(run("ablation", 0.004, 0.0450, "weight decay 1e-4"))
+    first, second = "\n".join(ablation_table(runs, "ml-100k")).split("## Ablation")[1:]
+    assert "weight decay" not in first and "(lr 0.004;" in second
+    assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0500 |" in second and "0.0600" not in second
+    assert "| weight decay 1e-4 | 2020 | 0.0450 |" in second
 
 
 def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
