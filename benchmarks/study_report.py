@@ -289,6 +289,9 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     return lines + [""]
 
 
+TIME_MARK = " (time)"  # after an ablation run's best epoch: the deadline, not early stopping, ended its training
+
+
 def ablation_table(runs: list[dict], dataset: str) -> list[str]:
     """Each variant's runs beside the default's runs with the same seeds and learning rate: one table per rate
     the ablation ran at."""
@@ -314,9 +317,13 @@ def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: floa
         (dict(r, variant="default: 2 mLSTM blocks, max length 50") for r in default), key=lambda r: r["seed"]
     )
     for r in default + rows:
+        best_epoch = fmt(r.get("best_epoch"), "d") + (TIME_MARK if r.get("stopped_by_time") else "")
         lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
-                     f"{r['test']['recall@10']:.4f} | {fmt(r.get('best_epoch'), 'd')} | "
+                     f"{r['test']['recall@10']:.4f} | {best_epoch} | "
                      f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
+    if any(r.get("stopped_by_time") for r in rows):
+        lines += ["", f"'{TIME_MARK.strip()}' after a best epoch: the study's deadline ended that run's training "
+                  "before early stopping did; the test used the best epoch reached."]  # fmt: skip
     return lines + [""] + ablation_means(default, rows)
 
 

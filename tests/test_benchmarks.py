@@ -343,11 +343,14 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
     runs.append(run("ablation", None, 0.0700, "3 mLSTM blocks"))
     assert "| 3 mLSTM blocks | 2020" not in "\n".join(ablation_table(runs, "ml-100k")).split("several seeds")[1]
     # an ablation at a second rate gets its own table, against the default's run at that rate
-    runs.append(run("ablation", 0.004, 0.0450, "weight decay 1e-4"))
+    runs.append(dict(run("ablation", 0.004, 0.0450, "weight decay 1e-4"), best_epoch=13, stopped_by_time=True))
     first, second = "\n".join(ablation_table(runs, "ml-100k")).split("## Ablation")[1:]
     assert "weight decay" not in first and "(lr 0.004;" in second
     assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0500 |" in second and "0.0600" not in second
-    assert "| weight decay 1e-4 | 2020 | 0.0450 |" in second
+    # a run the deadline ended is marked, and the mark explained, in its own table only
+    assert "| weight decay 1e-4 | 2020 | 0.0450 | 0.0450 | 0.0900 | 13 (time) |" in second
+    assert "'(time)' after" in second
+    assert "(time)" not in first
 
 
 def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
