@@ -78,6 +78,7 @@ PROBE_VARIANTS = {
     ),
     "xLSTM4Rec parallel, compiled, cuda": ("xLSTM4Rec", {"xlstm_backend": "torch", "xlstm_compile": True}, ("cuda",)),
 }
+ALL_VARIANTS = {**VARIANTS, **PROBE_VARIANTS}
 TOP_KERNELS = 8  # per row, in the profile's kernel list
 CPU_MEMORY_LIMIT_BYTES = 16 * 2**30  # a child past this fails with an allocation error instead of swapping the box
 
@@ -87,7 +88,7 @@ def measure(variant: str, length: int, batch: int, device: str, repeats: int, wa
     import torch
     from streaming_latency import N_ITEMS, build, write_catalogue
 
-    model_name, props, _ = {**VARIANTS, **PROBE_VARIANTS}[variant]
+    model_name, props, _ = ALL_VARIANTS[variant]
     props = dict(props)
     amp = props.pop("amp", False)
     on_gpu = device == "cuda"
@@ -250,9 +251,9 @@ def main() -> None:
 
     # an explicit --variants runs those anywhere (the tests run the GPU rows' eager forms on CPU)
     variants = args.variants or [v for v in VARIANTS if args.device in VARIANTS[v][2]]
-    unknown = [v for v in variants if v not in VARIANTS and v not in PROBE_VARIANTS]
+    unknown = [v for v in variants if v not in ALL_VARIANTS]
     if unknown:
-        parser.error(f"unknown --variants {unknown}; choose from {list(VARIANTS) + list(PROBE_VARIANTS)}")
+        parser.error(f"unknown --variants {unknown}; choose from {list(ALL_VARIANTS)}")
     output = Path(args.output or REPO / "benchmarks" / "results" / f"speed_{args.device}")
     rows = []
     for length in args.lengths:

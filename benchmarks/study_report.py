@@ -242,8 +242,11 @@ def workers_of(command: str) -> int:
     return 1
 
 
+TIME_MARK = " (time)"  # after a run's epochs: the deadline, not early stopping, ended its training
+
+
 def epochs_run(row: dict) -> str:
-    return fmt(row["epochs_run"], ".1f") + (" (time)" if row["stopped_by_time"] else "")
+    return fmt(row["epochs_run"], ".1f") + (TIME_MARK if row["stopped_by_time"] else "")
 
 
 def curve_table(runs: list[dict], dataset: str) -> list[str]:
@@ -289,9 +292,6 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     return lines + [""]
 
 
-TIME_MARK = " (time)"  # after an ablation run's best epoch: the deadline, not early stopping, ended its training
-
-
 def ablation_table(runs: list[dict], dataset: str) -> list[str]:
     """Each variant's runs beside the default's runs with the same seeds and learning rate: one table per rate
     the ablation ran at."""
@@ -321,7 +321,7 @@ def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: floa
         lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
                      f"{r['test']['recall@10']:.4f} | {best_epoch} | "
                      f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
-    if any(r.get("stopped_by_time") for r in rows):
+    if any(r.get("stopped_by_time") for r in default + rows):  # the default's runs are marked too
         lines += ["", f"'{TIME_MARK.strip()}' after a best epoch: the study's deadline ended that run's training "
                   "before early stopping did; the test used the best epoch reached."]  # fmt: skip
     return lines + [""] + ablation_means(default, rows)

@@ -351,6 +351,11 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
     assert "| weight decay 1e-4 | 2020 | 0.0450 | 0.0450 | 0.0900 | 13 (time) |" in second
     assert "'(time)' after" in second
     assert "(time)" not in first
+    # a default run the deadline ended is marked and explained as well
+    runs[0]["stopped_by_time"] = True
+    first = "\n".join(ablation_table(runs, "ml-100k")).split("## Ablation")[1]
+    assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0600 | 0.0600 | 0.1200 | - (time) |" in first
+    assert "'(time)' after" in first
 
 
 def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
