@@ -62,8 +62,14 @@ def final_runs(runs: list[dict], dataset: str, model: str) -> list[dict]:
     return [best] + [r for r in ok if r["phase"] == "seed" and rate_of(r) == rate_of(best)]
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """The mean, and the sample standard deviation; None for one value: one seed measures no spread, and
+    "± 0.0000" would read as a measured zero."""
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def mean_pm_std(mean: float, std: float | None) -> str:
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
 def summarise(runs: list[dict], dataset: str) -> list[dict]:
@@ -101,7 +107,7 @@ def write_chart(rows: list[dict], path: Path, title: str) -> None:
     for ax, metric in zip(axes, ("ndcg@10", "recall@10")):
         names = [r["model"] for r in rows]
         colors = ["tab:red" if n == "xLSTM4Rec" else "tab:gray" for n in names]
-        ax.bar(names, [r[f"{metric}_mean"] for r in rows], yerr=[r[f"{metric}_std"] for r in rows], color=colors,
+        ax.bar(names, [r[f"{metric}_mean"] for r in rows], yerr=[r[f"{metric}_std"] or 0.0 for r in rows], color=colors,
                capsize=3)  # fmt: skip
         ax.set_title(f"test {metric.upper()} (mean, std over seeds)")
         ax.tick_params(axis="x", rotation=30)
@@ -130,7 +136,7 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
                   + " | best epoch | epochs run | s/epoch | peak MiB | params |"]  # fmt: skip
         lines += ["|---" * (len(HEADLINE) + 8) + "|"]
         for r in sorted(rows, key=lambda r: -r["ndcg@10_mean"]):
-            cells = [f"{r[f'{m}_mean']:.4f} ± {r[f'{m}_std']:.4f}" for m in HEADLINE]
+            cells = [mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]) for m in HEADLINE]
             rate = rate_label(r)
             lines.append(f"| {r['model']} | {r['seeds']} | {rate} | " + " | ".join(cells)
                          + f" | {fmt(r['best_epoch'], '.1f')} | {epochs_run(r)} | {fmt(r['sec_per_epoch'], '.1f')} | "
@@ -146,10 +152,14 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             if ours["seeds"] != best_baseline["seeds"]:  # a one-seed mean against three is not yet a comparison
                 lines[-1] += (f" Not yet comparable: xLSTM4Rec's mean is over {ours['seeds']} seed(s), "
                               f"{best_baseline['model']}'s over {best_baseline['seeds']}.")  # fmt: skip
+            elif ours["seeds"] == 1:
+                lines[-1] += " One seed each: whether the gap is larger than the spread over seeds is not measured yet."
         memory = rows[0]["memory"] if rows else None
         lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation "
                   "NDCG@10 was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.",
                   ""]  # fmt: skip
+        if any(r["seeds"] == 1 for r in rows):
+            lines += ["A model with one seed shows its value alone (no ±): one seed measures no spread.", ""]
         if any(r["stopped_by_time"] for r in rows):
             lines += ["'(time)': the study's deadline ended training (`--time_stop_margin_s`) before the epochs "
                       "or early stopping did; the test used the best epoch reached. Such models are not converged, "
@@ -340,11 +350,11 @@ def ablation_means(default: list[dict], rows: list[dict]) -> list[str]:
         for metric in ("valid", "test"):
             ours = mean_std([r[metric]["ndcg@10"] for r in runs])
             theirs = mean_std([r[metric]["ndcg@10"] for r in base])
-            cells += [f"{ours[0]:.4f} ± {ours[1]:.4f}", f"{theirs[0]:.4f} ± {theirs[1]:.4f}",
+            cells += [mean_pm_std(*ours), mean_pm_std(*theirs),
                       f"{ours[0] / theirs[0] - 1:+.1%}"]  # fmt: skip
         recall = mean_std([r["test"]["recall@10"] for r in runs])
         lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in runs)} | " + " | ".join(cells)
-                     + f" | {recall[0]:.4f} ± {recall[1]:.4f} |")  # fmt: skip
+                     + f" | {mean_pm_std(*recall)} |")  # fmt: skip
     if not lines:
         return []
     return ["Variants with several seeds, against the default with the same seeds (mean ± std):", "",

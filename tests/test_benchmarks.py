@@ -495,6 +495,31 @@ def test_a_grid_rate_equal_to_a_models_default_runs_once_as_the_default_run_a_re
     assert rate_label(runs[0]) == "0.001 (default)" and rate_label(runs[2]) == "0.002"
 
 
+def test_report_gives_one_seed_no_spread_instead_of_a_zero_std(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import METRICS, write_reports
+
+    def run(model: str, seed: int, ndcg: float) -> dict:
+        scores = {metric: ndcg for metric in METRICS}
+        phase = "grid" if seed == 2020 else "seed"
+        return {"name": f"{model}-{seed}", "dataset": "ml-100k", "model": model, "phase": phase, "seed": seed,
+                "learning_rate": 0.004, "status": "ok", "valid": scores, "test": scores}  # fmt: skip
+
+    runs = [run("GRU4Rec", 2020, 0.0700), run("xLSTM4Rec", 2020, 0.0770)]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    write_reports(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "ml-100k.md").read_text()
+    assert "| xLSTM4Rec | 1 | 0.004 | 0.0770 | 0.0770 |" in text and "± 0.0000" not in text
+    assert "(GRU4Rec, 0.0700). One seed each: whether the gap is larger than the spread" in text
+    assert "A model with one seed shows its value alone (no ±)" in text
+    assert ",0.077,,0.077," in (tmp_path / "out" / "ml-100k.csv").read_text()  # std empty, not 0.0
+    runs.append(run("GRU4Rec", 2021, 0.0720))
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    write_reports(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "ml-100k.md").read_text()
+    assert "| GRU4Rec | 2 | 0.004 | 0.0710 ± 0.0014 |" in text and "One seed each" not in text
+
+
 def test_report_says_a_gain_over_fewer_seeds_than_the_best_baseline_is_not_yet_comparable(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     from study_report import METRICS, write_reports
