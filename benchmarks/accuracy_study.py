@@ -234,7 +234,9 @@ def parse_log(text: str) -> dict:
     best_epoch = None
     if valid:
         best = max(score for _, score in valid)
-        best_epoch = next(epoch for epoch, score in valid if score == best)  # RecBole keeps the first best
+        # RecBole 1.2.1's early_stopping takes a validation equal to the best (value >= best, at the log's 4
+        # decimals) as the new best: the weights saved, tested and counted from are those of the last best
+        best_epoch = [epoch for epoch, score in valid if score == best][-1]
     backend = re.search(r"xLSTM backend\S*: (.*)", text)
     return {
         "params": int(params.group(1)) if params else None,

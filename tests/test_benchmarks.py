@@ -180,6 +180,15 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     assert "learning rates 0.001, 0.01 for every model" in table
 
 
+def test_best_epoch_is_the_last_of_equal_best_validations_as_recbole_keeps_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from accuracy_study import parse_log
+
+    scores = [0.0507, 0.0520, 0.0515, 0.0520, 0.0513]
+    log = "".join(f"epoch {e} evaluating [time: 1.00s, valid_score: {s:.6f}]\n" for e, s in enumerate(scores))
+    assert parse_log(log)["best_epoch"] == 3
+
+
 def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested_instead_of_killing_the_run(tmp_path):
     data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
     runs, results = tmp_path / "runs", tmp_path / "results"
