@@ -255,8 +255,12 @@ def workers_of(command: str) -> int:
 TIME_MARK = " (time)"  # after a run's epochs: the deadline, not early stopping, ended its training
 
 
+def time_marked(cell: str, stopped_by_time) -> str:
+    return cell + (TIME_MARK if stopped_by_time else "")
+
+
 def epochs_run(row: dict) -> str:
-    return fmt(row["epochs_run"], ".1f") + (TIME_MARK if row["stopped_by_time"] else "")
+    return time_marked(fmt(row["epochs_run"], ".1f"), row["stopped_by_time"])
 
 
 def curve_table(runs: list[dict], dataset: str) -> list[str]:
@@ -327,7 +331,7 @@ def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: floa
         (dict(r, variant="default: 2 mLSTM blocks, max length 50") for r in default), key=lambda r: r["seed"]
     )
     for r in default + rows:
-        best_epoch = fmt(r.get("best_epoch"), "d") + (TIME_MARK if r.get("stopped_by_time") else "")
+        best_epoch = time_marked(fmt(r.get("best_epoch"), "d"), r.get("stopped_by_time"))
         lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
                      f"{r['test']['recall@10']:.4f} | {best_epoch} | "
                      f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
