@@ -335,9 +335,6 @@ class Scheduler:
                 stop_by = self.start + self.args.deadline_s - self.args.time_stop_margin_s
                 command += ["--stop_by", f"{stop_by:.0f}"]
             command += ["--", *flags]
-        # RecBole 1.2.1's init_logger makes ./log/<model> by exists-then-makedirs; two runs of one model that
-        # start together in this cwd raced on it (FileExistsError), so the scheduler makes it first.
-        (self.runs_dir / "log" / job.model).mkdir(parents=True, exist_ok=True)
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.runs_dir, env=env)
         self.running[job.name] = (job, process, time.time())
         print(f"[{time.time() - self.start:6.0f}s] start  {job.name}", flush=True)

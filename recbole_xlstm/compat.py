@@ -9,6 +9,7 @@ versions named (skipped where the installed version does not break) and that the
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -19,6 +20,7 @@ import pandas
 import recbole.data.dataset.dataset as recbole_dataset_module
 import recbole.data.dataset.sequential_dataset as recbole_sequential_dataset_module
 import recbole.trainer.trainer as recbole_trainer_module
+import recbole.utils.logger as recbole_logger_module
 import torch
 from recbole.config import Config
 from recbole.model.general_recommender.pop import Pop
@@ -237,6 +239,16 @@ def pop_counts_every_occurrence(self: Any, interaction: Any) -> torch.Tensor:
     return torch.nn.Parameter(torch.zeros(1)).to(self.device)  # as RecBole's: Pop has nothing to train
 
 
+# --- log folder ------------------------------------------------------------------------------------
+
+
+def ensure_dir_without_race(dir_path: str) -> None:
+    """Replaces ``ensure_dir`` where ``init_logger`` calls it (recbole/utils/logger.py:77, RecBole 1.2.1): it checks
+    ``os.path.exists``, then ``os.makedirs``, so two runs that start together in one directory both find no
+    ./log/<model>, and the second to make it fails with FileExistsError."""
+    os.makedirs(dir_path, exist_ok=True)
+
+
 # --- applying them -----------------------------------------------------------------------------
 
 # RecBole's own functions, before apply() replaced them (tests show they still break).
@@ -245,6 +257,7 @@ ORIGINAL = {
     "Dataset._fill_nan": recbole_dataset_module.Dataset._fill_nan,
     **{f"{owner.__name__}.{name}": getattr(owner, name) for owner, name in SERIES_AGG_LEN_METHODS},
     "Pop.calculate_loss": Pop.calculate_loss,
+    "logger.ensure_dir": recbole_logger_module.ensure_dir,
 }
 
 
@@ -269,6 +282,7 @@ def apply() -> None:
         dataset_class._load_feat = without_chained_inplace_warning(dataset_class._load_feat)
     weights_only_checkpoints_for_recbole_trainer()
     Pop.calculate_loss = pop_counts_every_occurrence
+    recbole_logger_module.ensure_dir = ensure_dir_without_race
     if not getattr(apply, "anomaly_mode_restored", False):
         anomaly_mode_as_before_recbole_sine()
         apply.anomaly_mode_restored = True
@@ -280,6 +294,7 @@ __all__ = [
     "TorchForRecBoleTrainer",
     "anomaly_mode_as_before_recbole_sine",
     "apply",
+    "ensure_dir_without_race",
     "fill_nan_by_assignment",
     "numpy_aliases_for_recbole",
     "pop_counts_every_occurrence",

@@ -253,28 +253,6 @@ def test_machine_line_names_the_machine_and_versions_and_marks_what_a_saved_reco
     assert "GPU: NVIDIA H100, NVIDIA H100." in machine_line({"gpus": ["NVIDIA H100", "NVIDIA H100"]})
 
 
-def test_scheduler_makes_recboles_log_folder_before_two_runs_of_one_model_start_together(tmp_path, monkeypatch):
-    # RecBole 1.2.1's init_logger makes ./log/<model> by exists-then-makedirs: two runs started at once in one
-    # cwd raced on it and one failed with FileExistsError
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import argparse
-
-    import accuracy_study
-
-    started = []
-    monkeypatch.setattr(accuracy_study.subprocess, "Popen", lambda *a, **kw: started.append(kw["cwd"]))
-    args = argparse.Namespace(
-        datasets=["amazon-beauty"], runs_dir=str(tmp_path), device="cpu", ablation=False, workers=2,
-        threads_per_run=1, deadline_s=float("inf"), min_left_s=0.0, ablation_only=False, ablation_seeds=None,
-        time_stop_margin_s=None, xlstm_compile=None, data_path=None,
-    )  # fmt: skip
-    scheduler = accuracy_study.Scheduler(args)
-    assert not (tmp_path / "log").exists()
-    scheduler.launch(accuracy_study.Job("amazon-beauty", "xLSTM4Rec", "grid", 2020, 0.001))
-    assert started == [tmp_path]
-    assert (tmp_path / "log" / "xLSTM4Rec").is_dir()
-
-
 def test_accuracy_study_runs_seeds_seed_by_seed_in_the_models_order(tmp_path, monkeypatch):
     # under a deadline the last seed of the last models is what gets cut, whatever order the grids end in
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))

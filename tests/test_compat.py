@@ -209,6 +209,26 @@ def test_recboles_own_fill_nan_leaves_missing_values_under_copy_on_write():
     assert dataset.item_feat["price"].tolist() == [2.0, 2.0]
 
 
+# --- log folder ------------------------------------------------------------------------------------
+
+
+def test_two_runs_starting_together_in_one_folder_both_make_recboles_log_folder(tmp_path, monkeypatch):
+    # the race, made certain: the second run checks for ./log/<model> before the first makes it
+    log_dir = tmp_path / "log" / "xLSTM4Rec"
+    log_dir.mkdir(parents=True)
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    with pytest.raises(FileExistsError):
+        compat.ORIGINAL["logger.ensure_dir"](str(log_dir))
+
+    import recbole.utils.logger as recbole_logger_module
+
+    assert recbole_logger_module.ensure_dir is compat.ensure_dir_without_race  # what init_logger calls
+    recbole_logger_module.ensure_dir(str(log_dir))
+    recbole_logger_module.ensure_dir(str(tmp_path / "new" / "SASRec"))
+    monkeypatch.undo()
+    assert (tmp_path / "new" / "SASRec").is_dir()
+
+
 # --- applied once, in place ------------------------------------------------------------------------
 
 
