@@ -165,7 +165,8 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
                       "or early stopping did; the test used the best epoch reached. Such models are not converged, "
                       "and compare only at their epochs: see the validation curves below.", ""]  # fmt: skip
         lines += curve_table(runs, dataset) + grid_table(runs, dataset)
-        lines += ablation_table(runs, dataset) + unfinished(runs, dataset)
+        lines += ablation_table(runs, dataset) + variants_against(best_baseline, runs, dataset)
+        lines += unfinished(runs, dataset)
         (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
         if rows:
             write_chart(sorted(rows, key=lambda r: -r["ndcg@10_mean"]), output_dir / f"{dataset}.png", dataset)
@@ -364,6 +365,30 @@ def ablation_means(default: list[dict], rows: list[dict]) -> list[str]:
     return ["Variants with several seeds, against the default with the same seeds (mean ± std):", "",
             "| variant | seeds | valid NDCG@10 | default's | change | test NDCG@10 | default's | change | "
             "test Recall@10 |", "|---|---|---|---|---|---|---|---|---|", *lines, ""]  # fmt: skip
+
+
+def variants_against(baseline: dict | None, runs: list[dict], dataset: str) -> list[str]:
+    """Each ablation variant run on several seeds, over all of its seeds, against the best baseline's mean: the
+    paired means above leave out the seeds the default lacks, and say nothing of the baselines."""
+    rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["variant"], rate_of(r))].append(r)
+    lines = []
+    for (variant, lr), group in groups.items():
+        if len(group) < 2 or baseline is None:
+            continue
+        ndcg, recall = (mean_std([r["test"][m] for r in group]) for m in ("ndcg@10", "recall@10"))
+        seeds = ", ".join(str(r["seed"]) for r in sorted(group, key=lambda r: r["seed"]))
+        lines.append(f"| {variant} | {lr:g} | {seeds} | {mean_pm_std(*ndcg)} | {mean_pm_std(*recall)} | "
+                     f"{ndcg[0] / baseline['ndcg@10_mean'] - 1:+.1%} |")  # fmt: skip
+    if not lines:
+        return []
+    spread = f", {baseline['seeds']} seed(s)" + (": its spread is not measured" if baseline["seeds"] == 1 else "")
+    return [f"Variants with several seeds, over all their seeds, against the best baseline ({baseline['model']}, "
+            f"test NDCG@10 {baseline['ndcg@10_mean']:.4f}{spread}):", "",
+            "| variant | lr | seeds | test NDCG@10 | test Recall@10 | against " + baseline["model"] + " |",
+            "|---|---|---|---|---|---|", *lines, ""]  # fmt: skip
 
 
 def unfinished(runs: list[dict], dataset: str) -> list[str]:
