@@ -211,7 +211,7 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
             *[
                 f"Resumed ({rerun['date']}), running only what the runs lacked: `{rerun['command']}`."
                 if "--resume" in shlex.split(rerun["command"])
-                else f"Rerun ({rerun['date']}), replacing the runs of the same name: `{rerun['command']}`."
+                else f"Run later ({rerun['date']}), replacing any earlier runs of its names: `{rerun['command']}`."
                 for rerun in env.get("reruns", [])
             ],
             *[
