@@ -370,25 +370,38 @@ def ablation_means(default: list[dict], rows: list[dict]) -> list[str]:
 def variants_against(baseline: dict | None, runs: list[dict], dataset: str) -> list[str]:
     """Each ablation variant run on several seeds, over all of its seeds, against the best baseline's mean: the
     paired means above leave out the seeds the default lacks, and say nothing of the baselines."""
+    if baseline is None:
+        return []
     rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
     groups = defaultdict(list)
     for r in rows:
         groups[(r["variant"], rate_of(r))].append(r)
     lines = []
     for (variant, lr), group in groups.items():
-        if len(group) < 2 or baseline is None:
+        if len(group) < 2:
             continue
         ndcg, recall = (mean_std([r["test"][m] for r in group]) for m in ("ndcg@10", "recall@10"))
-        seeds = ", ".join(str(r["seed"]) for r in sorted(group, key=lambda r: r["seed"]))
+        seeds = ", ".join(
+            time_marked(str(r["seed"]), r.get("stopped_by_time")) for r in sorted(group, key=lambda r: r["seed"])
+        )
         lines.append(f"| {variant} | {lr:g} | {seeds} | {mean_pm_std(*ndcg)} | {mean_pm_std(*recall)} | "
                      f"{ndcg[0] / baseline['ndcg@10_mean'] - 1:+.1%} |")  # fmt: skip
     if not lines:
         return []
     spread = f", {baseline['seeds']} seed(s)" + (": its spread is not measured" if baseline["seeds"] == 1 else "")
-    return [f"Variants with several seeds, over all their seeds, against the best baseline ({baseline['model']}, "
-            f"test NDCG@10 {baseline['ndcg@10_mean']:.4f}{spread}):", "",
-            "| variant | lr | seeds | test NDCG@10 | test Recall@10 | against " + baseline["model"] + " |",
-            "|---|---|---|---|---|---|", *lines, ""]  # fmt: skip
+    return [
+        f"Variants with several seeds, over all their seeds, against the best baseline ({baseline['model']}, "
+        f"test NDCG@10 {baseline['ndcg@10_mean']:.4f}{spread}):",
+        "",
+        "| variant | lr | seeds | test NDCG@10 | test Recall@10 | against " + baseline["model"] + " |",
+        "|---|---|---|---|---|---|",
+        *lines,
+        "",
+    ] + (
+        [f"'{TIME_MARK.strip()}' after a seed: the deadline, not early stopping, ended that run.", ""]
+        if any(TIME_MARK in line for line in lines)
+        else []
+    )
 
 
 def unfinished(runs: list[dict], dataset: str) -> list[str]:

@@ -377,14 +377,17 @@ def test_variants_of_several_seeds_are_compared_over_all_their_seeds_with_the_be
                 "seed": seed, "learning_rate": lr, "variant": variant, "valid": scores, "test": scores}  # fmt: skip
 
     baseline = {"model": "SASRec", "ndcg@10_mean": 0.0400, "seeds": 1}
-    runs = [run(0.0420, 2022), run(0.0440, 2020), run(0.0430, 2021), run(0.0500, 2023, status="failed"),
-            run(0.0700, 2020, lr=0.001), run(0.0360, 2020, "one block"), run(0.0380, 2021, "one block")]  # fmt: skip
+    runs = [dict(run(0.0420, 2022), stopped_by_time=True), run(0.0440, 2020), run(0.0430, 2021),
+            run(0.0500, 2023, status="failed"), run(0.0700, 2020, lr=0.001), run(0.0360, 2020, "one block"),
+            run(0.0380, 2021, "one block")]  # fmt: skip
     table = "\n".join(variants_against(baseline, runs, "amazon-beauty"))
     assert "against the best baseline (SASRec, test NDCG@10 0.0400, 1 seed(s): its spread is not measured)" in table
     # all three finished seeds in seed order, the failed one and the other rate's single run left out
-    assert "| dropout | 0.004 | 2020, 2021, 2022 | 0.0430 ± 0.0010 | 0.0860 ± 0.0020 | +7.5% |" in table
+    assert "| dropout | 0.004 | 2020, 2021, 2022 (time) | 0.0430 ± 0.0010 | 0.0860 ± 0.0020 | +7.5% |" in table
     assert "| one block | 0.004 | 2020, 2021 | 0.0370 ± 0.0014 | 0.0740 ± 0.0028 | -7.5% |" in table
     assert "| 0.001 |" not in table
+    assert "'(time)' after a seed" in table
+    assert "'(time)' after a seed" not in "\n".join(variants_against(baseline, runs[1:], "amazon-beauty"))
     assert variants_against(None, runs, "amazon-beauty") == []
     assert variants_against(baseline, runs[:1] + runs[4:6], "amazon-beauty") == []  # no variant with two seeds
 
