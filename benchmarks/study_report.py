@@ -307,10 +307,14 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     return lines + [""]
 
 
+def finished_ablation_runs(runs: list[dict], dataset: str) -> list[dict]:
+    return [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
+
+
 def ablation_table(runs: list[dict], dataset: str) -> list[str]:
     """Each variant's runs beside the default's runs with the same seeds and learning rate: one table per rate
     the ablation ran at."""
-    rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
+    rows = finished_ablation_runs(runs, dataset)
     lines = []
     for lr in dict.fromkeys(rate_of(r) for r in rows):
         lines += ([""] if lines else []) + ablation_table_at(runs, dataset, [r for r in rows if rate_of(r) == lr], lr)
@@ -372,7 +376,7 @@ def variants_against(baseline: dict | None, runs: list[dict], dataset: str) -> l
     paired means above leave out the seeds the default lacks, and say nothing of the baselines."""
     if baseline is None:
         return []
-    rows = [r for r in runs if r["dataset"] == dataset and r["phase"] == "ablation" and r["status"] == "ok"]
+    rows = finished_ablation_runs(runs, dataset)
     groups = defaultdict(list)
     for r in rows:
         groups[(r["variant"], rate_of(r))].append(r)
