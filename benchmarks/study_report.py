@@ -175,6 +175,28 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
     return written
 
 
+def seeds_run(finished: list[dict]) -> str:
+    """The seeds each model's finished runs have, and the ablation's apart: one list for every model would claim
+    seeds that only some models (or only the ablation's variants) ran. Empty when nothing finished."""
+
+    def listed(runs: list[dict]) -> str:
+        return ", ".join(map(str, sorted({r["seed"] for r in runs})))
+
+    models_of: dict[str, list[str]] = {}  # a list of seeds: the models that ran exactly those
+    for model in dict.fromkeys(r["model"] for r in finished if r["phase"] != "ablation"):
+        seeds = listed([r for r in finished if r["model"] == model and r["phase"] != "ablation"])
+        models_of.setdefault(seeds, []).append(model)
+    parts = []
+    if len(models_of) == 1:
+        parts.append(f"seeds {next(iter(models_of))}")
+    elif models_of:
+        parts.append("seeds " + " and ".join(f"{seeds} ({', '.join(models)})" for seeds, models in models_of.items()))
+    ablation = [r for r in finished if r["phase"] == "ablation"]
+    if ablation:
+        parts.append(f"the ablation's seeds {listed(ablation)}")
+    return "; ".join(parts)
+
+
 def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> list[str]:
     """The study's protocol and machine; seeds and learning rates as the finished runs have them (a resumed study
     can add to those its first command planned)."""
@@ -183,7 +205,7 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
     plan = env.get("plans", {}).get(dataset)
     protocol = []
     if plan:
-        seeds = sorted({r["seed"] for r in finished}) or plan["seeds"]
+        seeds = seeds_run(finished) or f"seeds {', '.join(map(str, plan['seeds']))}"
         grid = {model: set(scores) for model, scores in grid_scores(finished, dataset).items()}
         defaults_only = all(
             r["learning_rate"] is None for r in finished if r["phase"] == "grid" and r["model"] != "Pop"
@@ -219,7 +241,7 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
                 f"stopped): {', '.join(entry['runs'])}."
                 for entry in env.get("collected", [])
             ],
-            f"Every model: {settings}; {tuning}; seeds {', '.join(map(str, seeds))}; the protocol of "
+            f"Every model: {settings}; {tuning}; {seeds}; the protocol of "
             f"props/{dataset}.yaml (leave-one-out by time, full ranking, NDCG@10 on validation picks the epoch).",
             "",
         ]

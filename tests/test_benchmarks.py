@@ -500,6 +500,11 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     finished.append(run("SASRec", "grid", 2020, None))
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
     assert "learning rates xLSTM4Rec 0.001, 0.002, 0.004; SASRec 0.001, the best on validation kept;" in text
+    # one list for both would claim seed 2021 for SASRec too
+    assert "kept; seeds 2020, 2021 (xLSTM4Rec) and 2020 (SASRec); the protocol" in text
+    finished.append(run("xLSTM4Rec", "ablation", 2022, None))  # an ablation seed that no model's own run has
+    text = "\n".join(describe(env, REPO, "ml-100k", finished))
+    assert "(SASRec); the ablation's seeds 2022; the protocol" in text
     defaults = [run(m, "grid", 2020, None) for m in ("xLSTM4Rec", "SASRec")]
     text = "\n".join(describe(env, REPO, "ml-100k", defaults))
     assert "no tuning: each model at its own default learning rate" in text
