@@ -68,6 +68,7 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "max length 100": {"MAX_ITEM_LIST_LENGTH": 100},
     "no embedding dropout": {"dropout_prob": 0.0},
     "with position embeddings": {"position_embedding": True},
+    "xLSTM dropout 0.1": {"xlstm_dropout": 0.1},
     "xLSTM dropout 0.2": {"xlstm_dropout": 0.2},
     "xLSTM dropout 0.4": {"xlstm_dropout": 0.4},
     # the best regulariser of amazon-beauty's converged runs with the lead of its 6-epoch ablation: less capacity
