@@ -192,7 +192,7 @@ def seeds_run(finished: list[dict]) -> str:
     elif models_of:
         parts.append("seeds " + " and ".join(f"{seeds} ({', '.join(models)})" for seeds, models in models_of.items()))
     ablation = [r for r in finished if r["phase"] == "ablation"]
-    if ablation:
+    if ablation and [listed(ablation)] != list(models_of):  # the same seeds as every model's need no second list
         parts.append(f"the ablation's seeds {listed(ablation)}")
     return "; ".join(parts)
 

@@ -505,6 +505,8 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     finished.append(run("xLSTM4Rec", "ablation", 2022, None))  # an ablation seed that no model's own run has
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
     assert "(SASRec); the ablation's seeds 2022; the protocol" in text
+    same = [run("xLSTM4Rec", "grid", 2020, None), run("xLSTM4Rec", "ablation", 2020, None)]
+    assert "; seeds 2020; the protocol" in "\n".join(describe(env, REPO, "ml-100k", same))
     defaults = [run(m, "grid", 2020, None) for m in ("xLSTM4Rec", "SASRec")]
     text = "\n".join(describe(env, REPO, "ml-100k", defaults))
     assert "no tuning: each model at its own default learning rate" in text
