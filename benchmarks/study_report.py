@@ -183,7 +183,7 @@ def seeds_run(finished: list[dict]) -> str:
         return ", ".join(map(str, sorted({r["seed"] for r in runs})))
 
     models_of: dict[str, list[str]] = {}  # a list of seeds: the models that ran exactly those
-    for model in dict.fromkeys(r["model"] for r in finished if r["phase"] != "ablation"):
+    for model in sorted({r["model"] for r in finished if r["phase"] != "ablation"}):  # sorted: runs finish in any order
         seeds = listed([r for r in finished if r["model"] == model and r["phase"] != "ablation"])
         models_of.setdefault(seeds, []).append(model)
     parts = []

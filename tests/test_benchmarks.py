@@ -176,7 +176,8 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
         "Resumed (" in table
         and "running only what the runs lacked: `python benchmarks/accuracy_study.py --resume" in table
     )
-    assert "seeds 2020, 2021, 2022; the protocol" in table and f"| xLSTM4Rec | 3 | {best:g} |" in table
+    seeds = "seeds 2020, 2021 (Pop) and 2020, 2021, 2022 (xLSTM4Rec); the ablation's seeds 2020; the protocol"
+    assert seeds in table and f"| xLSTM4Rec | 3 | {best:g} |" in table
     assert "learning rates 0.001, 0.01 for every model" in table
 
 
@@ -501,10 +502,10 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
     assert "learning rates xLSTM4Rec 0.001, 0.002, 0.004; SASRec 0.001, the best on validation kept;" in text
     # one list for both would claim seed 2021 for SASRec too
-    assert "kept; seeds 2020, 2021 (xLSTM4Rec) and 2020 (SASRec); the protocol" in text
+    assert "kept; seeds 2020 (SASRec) and 2020, 2021 (xLSTM4Rec); the protocol" in text
     finished.append(run("xLSTM4Rec", "ablation", 2022, None))  # an ablation seed that no model's own run has
     text = "\n".join(describe(env, REPO, "ml-100k", finished))
-    assert "(SASRec); the ablation's seeds 2022; the protocol" in text
+    assert "(xLSTM4Rec); the ablation's seeds 2022; the protocol" in text
     same = [run("xLSTM4Rec", "grid", 2020, None), run("xLSTM4Rec", "ablation", 2020, None)]
     assert "; seeds 2020; the protocol" in "\n".join(describe(env, REPO, "ml-100k", same))
     defaults = [run(m, "grid", 2020, None) for m in ("xLSTM4Rec", "SASRec")]
