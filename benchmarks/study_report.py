@@ -182,18 +182,18 @@ def seeds_run(finished: list[dict]) -> str:
     def listed(runs: list[dict]) -> str:
         return ", ".join(map(str, sorted({r["seed"] for r in runs})))
 
+    own = [r for r in finished if r["phase"] != "ablation"]
+    ablation = listed([r for r in finished if r["phase"] == "ablation"])  # "" when the ablation has no runs
     models_of: dict[str, list[str]] = {}  # a list of seeds: the models that ran exactly those
-    for model in sorted({r["model"] for r in finished if r["phase"] != "ablation"}):  # sorted: runs finish in any order
-        seeds = listed([r for r in finished if r["model"] == model and r["phase"] != "ablation"])
-        models_of.setdefault(seeds, []).append(model)
+    for model in sorted({r["model"] for r in own}):  # sorted: runs finish in any order
+        models_of.setdefault(listed([r for r in own if r["model"] == model]), []).append(model)
     parts = []
     if len(models_of) == 1:
         parts.append(f"seeds {next(iter(models_of))}")
     elif models_of:
         parts.append("seeds " + " and ".join(f"{seeds} ({', '.join(models)})" for seeds, models in models_of.items()))
-    ablation = [r for r in finished if r["phase"] == "ablation"]
-    if ablation and [listed(ablation)] != list(models_of):  # the same seeds as every model's need no second list
-        parts.append(f"the ablation's seeds {listed(ablation)}")
+    if ablation and [ablation] != list(models_of):  # the same seeds as every model's need no second list
+        parts.append(f"the ablation's seeds {ablation}")
     return "; ".join(parts)
 
 
