@@ -347,7 +347,7 @@ class Scheduler:
         text = (self.runs_dir / "logs" / f"{name}.log").read_text(errors="replace")
         record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase, "seed": job.seed,
                   "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra,
-                  "wall_s": time.time() - started,
+                  "device": self.args.device, "wall_s": time.time() - started,
                   "epochs_planned": {**PLANS[job.dataset].settings, **job.extra}.get("epochs")}  # fmt: skip
         found = RESULT_LINE.search(text)
         if process.returncode == 0 and (found or job.phase == "prepare"):
@@ -385,7 +385,9 @@ class Scheduler:
                "workers": self.args.workers, "threads_per_run": self.args.threads_per_run, "command": command,
                "plans": plans}  # fmt: skip
         if environment_file.is_file():  # a rerun into the same runs: its records replace those of the same name
-            add_to_environment(self.runs_dir, "reruns", {"date": env["date"], "command": env["command"]})
+            # a rerun can run elsewhere (a GPU for a CPU study's missing runs): its machine goes with it
+            rerun = {key: env[key] for key in ("date", "command", "device", "workers", "threads_per_run")}
+            add_to_environment(self.runs_dir, "reruns", {**rerun, "machine": environment()})
         else:
             environment_file.write_text(json.dumps(env, indent=1))
         self.plan()

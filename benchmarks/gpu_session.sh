@@ -2,18 +2,26 @@
 # Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540): kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed probe
 # (what a training step at ml-1m's shape spends its GPU time on), the speed study,
 # then the accuracy study (ml-1m, ml-100k, amazon-beauty, ablation) for whatever time is left.
-#   GPU_SESSION_STEPS      which of "kernels probe speed accuracy" to run (default all but the probe, which only
-#                          diagnoses: one change at a time at ml-1m's training shape, each step profiled)
+#   GPU_SESSION_STEPS      which of "kernels kernel_tests probe speed accuracy" to run, in the order named (default
+#                          "kernels speed accuracy"; the probe only diagnoses: one change at a time at ml-1m's
+#                          training shape, each step profiled; kernel_tests: the GPU tests without the benchmark)
 #   GPU_SESSION_DATASETS   the accuracy study's datasets (default "ml-1m ml-100k amazon-beauty", with the ablation;
 #                          the ablation runs only where ml-100k or amazon-beauty is named)
 #   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study (--seeds 2020 --epochs 40 ...), split at spaces
+#   GPU_SESSION_RUNS       a runs dir under .gpu_data/ that an earlier study wrote (runs.jsonl, environment.json):
+#                          the accuracy study resumes into a copy of it (--resume), running only what it lacks
+#   GPU_SESSION_ACCURACY_S at most this many seconds for the accuracy study (default: all that is left), so that
+#                          steps named after it keep their time
+#   GPU_SESSION_SPEED_ARGS the speed study's lengths and variants instead of the default table's, split at spaces
+#                          only between quoted variants: e.g. '--lengths 1000 --variants SASRec "SASRec, AMP"'
+
 # Training that would not end before the deadline stops at its best epoch so far (--time_stop_margin_s):
 # a run gives a (marked) result instead of being killed.
 #
 # Needs, next to the working tree (ignored folders that travel with it):
 #   .whl/       the wheels of ../shared/gpu-wheels (the GPU image has no RecBole, xlstm or registry access);
 #               .whl/pytest/ holds pytest and its dependencies, installed only if the image lacks pytest
-#   .gpu_data/  ml-1m/ and amazon-beauty/ from ../shared/datasets
+#   .gpu_data/  ml-1m/ and amazon-beauty/ from ../shared/datasets (and GPU_SESSION_RUNS's runs dir)
 # Run it on CPU first with GPU_SESSION_DRY=1 (a few seconds of each step, on the CPU).
 # $OUT gets session.log and results.tar.gz (everything else), re-packed after every step: the device returns
 # at most 8 files a call, and a step cut short by the budget keeps what the steps before it wrote.
@@ -46,48 +54,64 @@ STEPS=${GPU_SESSION_STEPS:-kernels speed accuracy}
 PROBE=("SASRec" "SASRec, cudnn.benchmark" "SASRec, AMP" "xLSTM4Rec Triton chunkwise, eager" "xLSTM4Rec parallel, eager"
        "xLSTM4Rec Triton chunkwise, eager, cudnn.benchmark" "xLSTM4Rec Triton chunkwise, eager, chunk 128"
        "xLSTM4Rec Triton chunkwise, eager, AMP" "xLSTM4Rec parallel, compiled, cuda")
-step() { [[ " $STEPS " == *" $1 "* ]]; }
-if [ "$DEVICE" = cpu ]; then
-    if step kernels; then
+SPEED_ARGS=()
+if [ -n "${GPU_SESSION_SPEED_ARGS:-}" ]; then eval "SPEED_ARGS=(${GPU_SESSION_SPEED_ARGS})"; fi
+
+kernel_tests() {
+    # 150 s: on 2026-11-28 the H200 ran 10 of the file's tests in the first 90
+    timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_agreement.py > "$OUT/pytest_kernel_agreement.log" 2>&1
+    log "kernel tests rc=$? ($(tail -1 "$OUT/pytest_kernel_agreement.log"))"
+}
+kernels() {
+    if [ "$DEVICE" = cpu ]; then
         timeout 120 python3 benchmarks/kernel_agreement.py --device cpu --lengths 50 --output "$OUT/kernel_agreement_cpu" > "$OUT/kernel_agreement.log" 2>&1
-        log "kernel agreement rc=$?"
+    else
+        timeout 75 python3 benchmarks/kernel_agreement.py --device cuda --lengths 50 200 1000 --output "$OUT/kernel_agreement_cuda" > "$OUT/kernel_agreement.log" 2>&1
     fi
-    if step probe; then
+    log "kernel agreement rc=$?"
+    kernel_tests
+}
+probe() {
+    if [ "$DEVICE" = cpu ]; then
         timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --batch 64 --repeats 1 --warmup 1 \
             --child_timeout 100 --variants "SASRec" "SASRec, AMP" "xLSTM4Rec parallel, eager" \
             --output "$OUT/speed_cpu_probe" > "$OUT/probe.log" 2>&1
-        log "speed probe rc=$?"
-    fi
-    if step speed; then
-        timeout 200 python3 benchmarks/speed_study.py --device cpu --lengths 20 --repeats 2 --warmup 1 --child_timeout 100 \
-            --variants SASRec "xLSTM4Rec parallel, eager" --output "$OUT/speed_cpu" > "$OUT/speed.log" 2>&1
-        log "speed study rc=$?"
-    fi
-    STUDY=(--device cpu --datasets ${GPU_SESSION_DATASETS:-amazon-beauty} --models xLSTM4Rec Pop --learning_rates 0.002
-           --seeds 2020 2021 --epochs 1 --ablation --ablation_variants "1 mLSTM block" --workers 2 --xlstm_compile False)
-else
-    if step kernels; then
-        timeout 75 python3 benchmarks/kernel_agreement.py --device cuda --lengths 50 200 1000 --output "$OUT/kernel_agreement_cuda" > "$OUT/kernel_agreement.log" 2>&1
-        log "kernel agreement rc=$?"
-        timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_agreement.py > "$OUT/pytest_kernel_agreement.log" 2>&1
-        log "kernel tests rc=$? ($(tail -1 "$OUT/pytest_kernel_agreement.log"))"
-    fi
-    if step probe; then
+    else
         timeout 200 python3 benchmarks/speed_study.py --device cuda --lengths 200 --batch 2048 --repeats 5 --warmup 2 \
             --child_timeout 60 --variants "${PROBE[@]}" --output "$OUT/speed_cuda_probe" > "$OUT/probe.log" 2>&1
-        log "speed probe rc=$?"
     fi
-    if step speed; then
+    log "speed probe rc=$?"
+}
+speed() {
+    if [ "$DEVICE" = cpu ]; then
+        [ ${#SPEED_ARGS[@]} -gt 0 ] || SPEED_ARGS=(--lengths 20 --variants SASRec "xLSTM4Rec parallel, eager")
+        timeout 200 python3 benchmarks/speed_study.py --device cpu --repeats 2 --warmup 1 --child_timeout 100 \
+            "${SPEED_ARGS[@]}" --output "$OUT/speed_cpu" > "$OUT/speed.log" 2>&1
+    else
         # The compiled Triton variant never finished compiling within 40 s (2026-11-27); the probe tries the
         # compiled parallel form instead.
-        timeout 240 python3 benchmarks/speed_study.py --device cuda --repeats 10 --warmup 2 --child_timeout 60 \
-            --variants SASRec GRU4Rec "xLSTM4Rec parallel, eager" "xLSTM4Rec Triton chunkwise, eager" \
-            --output "$OUT/speed_cuda" > "$OUT/speed.log" 2>&1
-        log "speed study rc=$?"
+        [ ${#SPEED_ARGS[@]} -gt 0 ] || SPEED_ARGS=(--variants SASRec GRU4Rec "xLSTM4Rec parallel, eager"
+                                                   "xLSTM4Rec Triton chunkwise, eager")
+        timeout $(( $(left) > 240 ? 240 : $(left) )) python3 benchmarks/speed_study.py --device cuda --repeats 10 \
+            --warmup 2 --child_timeout 60 "${SPEED_ARGS[@]}" --output "$OUT/speed_cuda" > "$OUT/speed.log" 2>&1
     fi
-    # torch.compile for the accuracy runs only where the speed study found it clearly faster at length 50:
-    # each run pays the compile again, and a failed compile would cost the whole study (no speed study: eager).
-    COMPILE=$(python3 - "$OUT/speed_cuda.csv" <<'PY'
+    log "speed study rc=$?"
+}
+accuracy() {
+    local study runs=/tmp/gpu_session_runs
+    rm -rf "$runs"
+    if [ -n "${GPU_SESSION_RUNS:-}" ]; then
+        mkdir -p "$runs" && cp ".gpu_data/$GPU_SESSION_RUNS/runs.jsonl" ".gpu_data/$GPU_SESSION_RUNS/environment.json" "$runs/"
+    fi
+    if [ "$DEVICE" = cpu ]; then
+        study=(--device cpu --datasets ${GPU_SESSION_DATASETS:-amazon-beauty} --workers 2 --xlstm_compile False)
+        [ -n "${GPU_SESSION_RUNS:-}" ] || study+=(--models xLSTM4Rec Pop --learning_rates 0.002 --seeds 2020 2021
+                                                  --epochs 1 --ablation --ablation_variants "1 mLSTM block")
+    else
+        # torch.compile for the accuracy runs only where the speed study found it clearly faster at length 50:
+        # each run pays the compile again, and a failed compile would cost the whole study (no speed study: eager).
+        local compile
+        compile=$(python3 - "$OUT/speed_cuda.csv" <<'PY'
 import csv, sys
 try:
     rows = {r["variant"]: r for r in csv.DictReader(open(sys.argv[1])) if r["length"] == "50" and r["status"] == "ok"}
@@ -97,20 +121,32 @@ except Exception:
     print(False)
 PY
 )
-    log "xlstm_compile for the accuracy runs: $COMPILE"
-    # 4 at a time: on 2026-11-27, 15 runs time-slicing one H100 each took 21-36 s an ml-100k epoch
-    STUDY=(--device cuda --datasets ${GPU_SESSION_DATASETS:-ml-1m ml-100k amazon-beauty} --ablation --workers 4
-           --xlstm_compile "$COMPILE")
-fi
-STUDY+=(${GPU_SESSION_STUDY_ARGS:-})
-if ! step accuracy; then log "done"; exit 0; fi
+        log "xlstm_compile for the accuracy runs: $compile"
+        # 4 at a time: on 2026-11-27, 15 runs time-slicing one H100 each took 21-36 s an ml-100k epoch
+        study=(--device cuda --datasets ${GPU_SESSION_DATASETS:-ml-1m ml-100k amazon-beauty} --workers 4
+               --xlstm_compile "$compile")
+        [ -n "${GPU_SESSION_RUNS:-}" ] || study+=(--ablation)
+    fi
+    [ -z "${GPU_SESSION_RUNS:-}" ] || study+=(--resume)
+    study+=(${GPU_SESSION_STUDY_ARGS:-})
+    local deadline=$(( $(left) - 25 ))
+    if [ -n "${GPU_SESSION_ACCURACY_S:-}" ] && [ "$GPU_SESSION_ACCURACY_S" -lt "$deadline" ]; then
+        deadline=$GPU_SESSION_ACCURACY_S
+    fi
+    log "accuracy study, deadline ${deadline}s: ${study[*]}"
+    TORCHINDUCTOR_COMPILE_THREADS=1 OMP_NUM_THREADS=1 python3 benchmarks/accuracy_study.py "${study[@]}" \
+        --deadline_s "$deadline" --min_left_s 45 --time_stop_margin_s 30 --data_path "$PWD/.gpu_data" --runs_dir "$runs" \
+        > "$OUT/accuracy.log" 2>&1
+    log "accuracy study rc=$?"
+    mkdir -p "$OUT/runs"
+    cp -r "$runs/runs.jsonl" "$runs/environment.json" "$runs/logs" "$OUT/runs/" 2>/dev/null
+    log "accuracy runs copied"
+}
 
-DEADLINE=$(( $(left) - 25 ))
-log "accuracy study, deadline ${DEADLINE}s"
-TORCHINDUCTOR_COMPILE_THREADS=1 OMP_NUM_THREADS=1 python3 benchmarks/accuracy_study.py "${STUDY[@]}" \
-    --deadline_s "$DEADLINE" --min_left_s 45 --time_stop_margin_s 30 --data_path "$PWD/.gpu_data" --runs_dir /tmp/gpu_session_runs \
-    > "$OUT/accuracy.log" 2>&1
-log "accuracy study rc=$?"
-mkdir -p "$OUT/runs"
-cp -r /tmp/gpu_session_runs/runs.jsonl /tmp/gpu_session_runs/environment.json /tmp/gpu_session_runs/logs "$OUT/runs/" 2>/dev/null
+for name in $STEPS; do
+    case "$name" in
+        kernels|kernel_tests|probe|speed|accuracy) "$name" ;;
+        *) log "unknown step '$name' (GPU_SESSION_STEPS takes kernels kernel_tests probe speed accuracy)" ;;
+    esac
+done
 log "done"

@@ -83,9 +83,11 @@ def summarise(runs: list[dict], dataset: str) -> list[dict]:
         for metric in METRICS:
             row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std([r["test"][metric] for r in chosen])
         row["valid_ndcg@10_mean"] = mean_std([r["valid"]["ndcg@10"] for r in chosen])[0]
-        for key in ("best_epoch", "epochs_run", "sec_per_epoch", "peak_mem_mib", "params"):
+        for key in ("best_epoch", "epochs_run", "params"):
             values = [r[key] for r in chosen if r.get(key) is not None]
             row[key] = statistics.mean(values) if values else None
+        for key, spec in (("sec_per_epoch", ".1f"), ("peak_mem_mib", ".0f")):
+            row[key] = per_device_mean(chosen, key, spec)
         row["stopped_by_time"] = sum(bool(r.get("stopped_by_time")) for r in chosen)
         row["memory"] = chosen[0].get("memory")
         row["backend"] = chosen[0].get("backend")
@@ -93,7 +95,23 @@ def summarise(runs: list[dict], dataset: str) -> list[dict]:
     return rows
 
 
+def per_device_mean(runs: list[dict], key: str, spec: str) -> float | str | None:
+    """The runs' mean of a cost (seconds per epoch, peak memory); where they ran on different devices (a CPU
+    study's runs resumed on a GPU), each device's mean apart, as text: one mean of a CPU's and a GPU's seconds
+    would describe neither."""
+    by_device: dict[str, list[float]] = {}
+    for r in runs:
+        if r.get(key) is not None:
+            by_device.setdefault(r.get("device", "?"), []).append(r[key])
+    if len(by_device) <= 1:
+        values = next(iter(by_device.values()), [])
+        return statistics.mean(values) if values else None
+    return "; ".join(f"{format(statistics.mean(values), spec)} {device}" for device, values in by_device.items())
+
+
 def fmt(value, spec: str = ".4f") -> str:
+    if isinstance(value, str):  # already a cell: per_device_mean's means by device
+        return value
     return "-" if value is None else format(value, spec)
 
 
@@ -121,6 +139,8 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
     runs = load_runs(runs_dir)
     env_file = runs_dir / "environment.json"
     env = json.loads(env_file.read_text()) if env_file.is_file() else {}
+    for r in runs:  # records written before runs named their device ran on the study's
+        r.setdefault("device", env.get("device", "?"))
     written = []
     for dataset in dict.fromkeys(r["dataset"] for r in runs):
         rows = summarise(runs, dataset)
@@ -154,8 +174,8 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
                               f"{best_baseline['model']}'s over {best_baseline['seeds']}.")  # fmt: skip
             elif ours["seeds"] == 1:
                 lines[-1] += " One seed each: whether the gap is larger than the spread over seeds is not measured yet."
-        memory = rows[0]["memory"] if rows else None
-        lines += ["", f"Peak MiB: the run's {memory or 'peak memory'}. Best epoch: the epoch whose validation "
+        memory = memory_kinds([r for r in runs if r["dataset"] == dataset and r["status"] == "ok"])
+        lines += ["", f"Peak MiB: the run's {memory}. Best epoch: the epoch whose validation "
                   "NDCG@10 was kept (0-based). All metrics (test, mean and std) are in the CSV next to this file.",
                   ""]  # fmt: skip
         if any(r["seeds"] == 1 for r in rows):
@@ -173,6 +193,15 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
         written.append(output_dir / f"{dataset}.md")
         print(f"wrote {output_dir / dataset}.md, .csv, .png")
     return written
+
+
+def memory_kinds(finished: list[dict]) -> str:
+    """What the peak memory column measures: peak RSS on a CPU, CUDA's max allocated on a GPU; each device's
+    where the runs ran on several."""
+    kinds = {r.get("device", "?"): r["memory"] for r in finished if r.get("memory")}
+    if len(set(kinds.values())) <= 1:
+        return next(iter(kinds.values()), "peak memory")
+    return ", ".join(f"{memory} on {device}" for device, memory in kinds.items())
 
 
 def seeds_run(finished: list[dict]) -> str:
@@ -251,7 +280,29 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
         "thread(s) each (seconds per epoch are therefore under contention; benchmarks/speed_study.py times "
         "models alone).",
         machine_line(env),
+        *elsewhere(env, finished),
     ]
+
+
+def elsewhere(env: dict, finished: list[dict]) -> list[str]:
+    """A line per other device that reruns ran on (their records name it), with how many runs of each model ran
+    there and that machine: the study's machine line describes only the first command's."""
+    lines = []
+    for device in dict.fromkeys(
+        r["device"] for r in finished if r.get("device", env.get("device")) != env.get("device")
+    ):
+        runs = [r for r in finished if r.get("device") == device]
+        counts = ", ".join(
+            f"{model} {sum(r['model'] == model for r in runs)}" for model in sorted({r["model"] for r in runs})
+        )
+        machines = [
+            rerun["machine"] for rerun in env.get("reruns", []) if rerun.get("device") == device and "machine" in rerun
+        ]
+        from recbole_xlstm.tune_report import machine_line
+
+        where = machine_line(machines[-1]) if machines else "Machine: not recorded."
+        lines.append(f"Runs on {device} ({counts}; their seconds per epoch and memory are given apart): {where}")
+    return lines
 
 
 def runs_at_a_time(env: dict) -> str:
@@ -264,15 +315,16 @@ def runs_at_a_time(env: dict) -> str:
 
 
 def workers_of(command: str) -> int:
-    """A recorded accuracy_study command's --workers (written '--workers 3' or '--workers=3'); 1, its default, if
-    none."""
+    """A recorded accuracy_study command's --workers (written '--workers 3' or '--workers=3'); the last one given,
+    as argparse takes it; 1, its default, if none."""
     flags = shlex.split(command)
+    workers = 1
     for flag, after in zip(flags, flags[1:] + [""]):
         if flag.startswith("--workers="):
-            return int(flag.partition("=")[2])
-        if flag == "--workers":
-            return int(after)
-    return 1
+            workers = int(flag.partition("=")[2])
+        elif flag == "--workers":
+            workers = int(after)
+    return workers
 
 
 TIME_MARK = " (time)"  # after a run's epochs: the deadline, not early stopping, ended its training

@@ -515,8 +515,10 @@ def test_study_report_describes_the_seeds_and_rates_the_runs_have_not_only_those
     assert "device ?, ? runs at a time" in text
     env.update(workers=2, reruns=[{"date": "d", "command": "python s.py --resume --workers 3"},
                                   {"date": "d", "command": "python s.py --resume"},
-                                  {"date": "d", "command": "python s.py --resume --workers=5"}])  # fmt: skip
-    assert "1 to 5 runs (each command's --workers) at a time" in "\n".join(describe(env, REPO, "ml-100k", defaults))
+                                  {"date": "d", "command": "python s.py --resume --workers=5"},
+                                  {"date": "d", "command": "python s.py --workers 4 --workers 6"}])  # fmt: skip
+    # argparse takes the last --workers given (gpu_session.sh appends one to its own)
+    assert "1 to 6 runs (each command's --workers) at a time" in "\n".join(describe(env, REPO, "ml-100k", defaults))
 
 
 def test_a_grid_rate_equal_to_a_models_default_runs_once_as_the_default_run_a_resume_finds(monkeypatch):
@@ -583,3 +585,55 @@ def test_report_says_a_gain_over_fewer_seeds_than_the_best_baseline_is_not_yet_c
     write_reports(tmp_path, tmp_path / "out")
     text = (tmp_path / "out" / "ml-100k.md").read_text()
     assert "is +10.0% against the best baseline (GRU4Rec, 0.0700).\n" in text and "Not yet comparable" not in text
+
+
+def test_report_gives_each_devices_costs_apart_and_names_the_machine_resumed_runs_ran_on(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import METRICS, write_reports
+
+    def run(model: str, seed: int, device: str | None, seconds: float, memory: float) -> dict:
+        scores = {metric: 0.07 for metric in METRICS}
+        record = {"name": f"{model}-{seed}", "dataset": "ml-100k", "model": model, "phase": "grid" if seed == 2020
+                  else "seed", "seed": seed, "learning_rate": 0.004, "status": "ok", "valid": scores, "test": scores,
+                  "sec_per_epoch": seconds, "peak_mem_mib": memory,
+                  "memory": "cuda max allocated" if device == "cuda" else "peak RSS"}  # fmt: skip
+        return record if device is None else {**record, "device": device}
+
+    # SASRec's first seed ran with the study on the CPU (a record from before runs named their device), two more
+    # were resumed on a GPU; GRU4Rec ran on the CPU only
+    runs = [run("SASRec", 2020, None, 168.0, 2700.0), run("SASRec", 2021, "cuda", 4.0, 1300.0),
+            run("SASRec", 2022, "cuda", 5.0, 1400.0), run("GRU4Rec", 2020, "cpu", 48.0, 1700.0),
+            run("GRU4Rec", 2021, "cpu", 50.0, 1800.0)]  # fmt: skip
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    gpu = {"cpu": "Intel Xeon", "cpu_cores": 16, "gpus": ["NVIDIA H200"], "torch": "2.11.0", "python": "3.12.3"}
+    env = {"device": "cpu", "cpu": "AMD EPYC", "cpu_cores": 2, "gpus": [], "workers": 2,
+           "reruns": [{"date": "d", "command": "python s.py --resume", "device": "cuda", "machine": gpu}]}  # fmt: skip
+    (tmp_path / "environment.json").write_text(json.dumps(env))
+    write_reports(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "ml-100k.md").read_text()
+    # one mean of 168 s on the CPU and 4.5 s on the GPU would describe neither
+    assert "| 168.0 cpu; 4.5 cuda | 2700 cpu; 1350 cuda |" in text
+    assert "| 49.0 | 1750 |" in text  # one device: a plain mean, as before
+    assert "Peak MiB: the run's peak RSS on cpu, cuda max allocated on cuda." in text
+    assert "Machine: AMD EPYC, 2 cores, GPU: none." in text
+    assert ("Runs on cuda (SASRec 2; their seconds per epoch and memory are given apart): Machine: Intel Xeon, 16 "
+            "cores, GPU: NVIDIA H200. Python 3.12.3, torch 2.11.0") in text  # fmt: skip
+    assert "168.0 cpu; 4.5 cuda" in (tmp_path / "out" / "ml-100k.csv").read_text()
+
+
+def test_accuracy_study_records_the_device_and_machine_of_a_rerun_into_its_runs(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import argparse
+
+    import accuracy_study
+
+    (tmp_path / "environment.json").write_text(json.dumps({"device": "cpu", "workers": 2}))
+    args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cuda", ablation=False,
+                              ablation_only=False, workers=6, threads_per_run=1, deadline_s=0.0, min_left_s=0.0,
+                              resume=False, ablation_seeds=None)  # fmt: skip
+    accuracy_study.Scheduler(args).loop()  # a deadline of 0: records the rerun, starts nothing
+    env = json.loads((tmp_path / "environment.json").read_text())
+    (rerun,) = env["reruns"]
+    assert (rerun["device"], rerun["workers"], env["device"]) == ("cuda", 6, "cpu")
+    assert rerun["machine"]["cpu_cores"] == os.cpu_count() and rerun["machine"]["torch"]
+    assert not (tmp_path / "runs.jsonl").exists()
