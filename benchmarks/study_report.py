@@ -287,6 +287,8 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
 def elsewhere(env: dict, finished: list[dict]) -> list[str]:
     """A line per other device that reruns ran on (their records name it), with how many runs of each model ran
     there and that machine: the study's machine line describes only the first command's."""
+    from recbole_xlstm.tune_report import machine_line
+
     lines = []
     for device in dict.fromkeys(
         r["device"] for r in finished if r.get("device", env.get("device")) != env.get("device")
@@ -298,8 +300,6 @@ def elsewhere(env: dict, finished: list[dict]) -> list[str]:
         machines = [
             rerun["machine"] for rerun in env.get("reruns", []) if rerun.get("device") == device and "machine" in rerun
         ]
-        from recbole_xlstm.tune_report import machine_line
-
         where = machine_line(machines[-1]) if machines else "Machine: not recorded."
         lines.append(f"Runs on {device} ({counts}; their seconds per epoch and memory are given apart): {where}")
     return lines
