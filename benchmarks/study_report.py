@@ -83,16 +83,20 @@ def summarise(runs: list[dict], dataset: str) -> list[dict]:
         for metric in METRICS:
             row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std([r["test"][metric] for r in chosen])
         row["valid_ndcg@10_mean"] = mean_std([r["valid"]["ndcg@10"] for r in chosen])[0]
-        for key in ("best_epoch", "epochs_run", "params"):
+        for key in ("best_epoch", "epochs_run", "sec_per_epoch", "peak_mem_mib", "params"):
+            if key in COST_FORMATS:  # a device's cost
+                row[key] = per_device_mean(chosen, key, COST_FORMATS[key])
+                continue
             values = [r[key] for r in chosen if r.get(key) is not None]
             row[key] = statistics.mean(values) if values else None
-        for key, spec in (("sec_per_epoch", ".1f"), ("peak_mem_mib", ".0f")):
-            row[key] = per_device_mean(chosen, key, spec)
         row["stopped_by_time"] = sum(bool(r.get("stopped_by_time")) for r in chosen)
         row["memory"] = chosen[0].get("memory")
         row["backend"] = chosen[0].get("backend")
         rows.append(row)
     return rows
+
+
+COST_FORMATS = {"sec_per_epoch": ".1f", "peak_mem_mib": ".0f"}  # what depends on the device a run ran on
 
 
 def per_device_mean(runs: list[dict], key: str, spec: str) -> float | str | None:
