@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything one GPU session runs, in order, within GPU_SESSION_BUDGET_S seconds (default 540): kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed probe
+# Everything one GPU session runs, within GPU_SESSION_BUDGET_S seconds (default 540), by default in this order: kernel agreement (Triton/CUDA forms against the parallel form, and the GPU tests), the speed probe
 # (what a training step at ml-1m's shape spends its GPU time on), the speed study,
 # then the accuracy study (ml-1m, ml-100k, amazon-beauty, ablation) for whatever time is left.
 #   GPU_SESSION_STEPS      which of "kernels kernel_tests probe speed accuracy" to run, in the order named (default
@@ -12,9 +12,8 @@
 #                          the accuracy study resumes into a copy of it (--resume), running only what it lacks
 #   GPU_SESSION_ACCURACY_S at most this many seconds for the accuracy study (default: all that is left), so that
 #                          steps named after it keep their time
-#   GPU_SESSION_SPEED_ARGS the speed study's lengths and variants instead of the default table's, split at spaces
-#                          only between quoted variants: e.g. '--lengths 1000 --variants SASRec "SASRec, AMP"'
-
+#   GPU_SESSION_SPEED_ARGS the speed study's lengths and variants instead of the default table's, read as shell
+#                          words (quote a variant with spaces): '--lengths 1000 --variants SASRec "SASRec, AMP"'
 # Training that would not end before the deadline stops at its best epoch so far (--time_stop_margin_s):
 # a run gives a (marked) result instead of being killed.
 #
