@@ -451,9 +451,11 @@ def collect(runs_dir: Path) -> list[dict]:
         if job is None:
             print(f"not collected {name}: an ablation variant this script no longer has")
             continue
+        # the scheduler passes --use_gpu=False to every CPU run (Scheduler.device_flags) and nothing to a GPU one
+        device = "cpu" if flags.get("use_gpu") == "False" else "cuda"
         record = {"name": name, "dataset": job.dataset, "model": job.model, "phase": job.phase, "seed": job.seed,
-                  "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra, "wall_s": None,
-                  "status": "ok", "collected_from_log": True}  # fmt: skip
+                  "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra, "device": device,
+                  "wall_s": None, "status": "ok", "collected_from_log": True}  # fmt: skip
         record.update(json.loads(found.group(1)), **parse_log(text))
         with open(runs_dir / "runs.jsonl", "a") as out:
             out.write(json.dumps(record) + "\n")

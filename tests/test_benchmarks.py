@@ -155,8 +155,8 @@ def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_p
     again = {r["name"]: r for r in again if r["name"] in lost}
     assert len(again) == 2
     for name, record in lost.items():
-        for key in ("dataset", "model", "phase", "seed", "learning_rate", "variant", "extra", "test", "valid",
-                    "best_epoch", "params"):  # fmt: skip
+        for key in ("dataset", "model", "phase", "seed", "learning_rate", "variant", "extra", "device", "test",
+                    "valid", "best_epoch", "params"):  # fmt: skip
             assert again[name][key] == record[key], key
     assert sorted(json.loads((runs / "environment.json").read_text())["collected"][0]["runs"]) == sorted(lost)
 
