@@ -70,6 +70,7 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "with position embeddings": {"position_embedding": True},
     "xLSTM dropout 0.1": {"xlstm_dropout": 0.1},
     "xLSTM dropout 0.2": {"xlstm_dropout": 0.2},
+    "xLSTM dropout 0.3": {"xlstm_dropout": 0.3},
     "xLSTM dropout 0.4": {"xlstm_dropout": 0.4},
     # the best regulariser of amazon-beauty's converged runs with the lead of its 6-epoch ablation: less capacity
     "1 mLSTM block, xLSTM dropout 0.2": {"num_blocks": 1, "xlstm_dropout": 0.2},
