@@ -19,6 +19,7 @@ from xlstm.components.ln import MultiHeadLayerNorm
 from recbole_xlstm.model.gpu_layers import (
     HeadwiseExpandAsDenseGEMM,
     MultiHeadLayerNormPerHead,
+    block_diagonal,
     use_gpu_friendly_layers,
 )
 
@@ -42,6 +43,40 @@ def test_headwise_expand_as_one_gemm_matches_the_einsum(bias):
     x = torch.randn(3, 5, 32)
     for expected, got in zip(outputs_and_gradients(original, x), outputs_and_gradients(dense, x), strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_block_diagonal_is_torchs_block_diag_and_passes_each_blocks_gradient_back():
+    blocks = torch.randn(5, 3, 2, requires_grad=True)
+    dense = block_diagonal(blocks)
+    torch.testing.assert_close(dense, torch.block_diag(*blocks), rtol=0, atol=0)
+    upstream = torch.randn_like(dense)
+    (dense * upstream).sum().backward()
+    expected = torch.stack([upstream[3 * h : 3 * h + 3, 2 * h : 2 * h + 2] for h in range(5)])
+    torch.testing.assert_close(blocks.grad, expected, rtol=0, atol=0)
+
+
+def top_level_aten_ops(step) -> int:
+    """What benchmarks/speed_study.py counts as ops/step: top-level aten calls, from Python and autograd."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        step()
+
+    def is_aten(event) -> bool:
+        return event is not None and event.name.startswith("aten::")
+
+    return sum(1 for e in profiled.events() if is_aten(e) and not is_aten(e.cpu_parent))
+
+
+def test_the_dense_projection_dispatches_as_many_operators_for_32_heads_as_for_2():
+    # a GPU step at length 200 waits on launches (gpu_session_2026-11-28): the op count must not grow with heads
+    def forward_backward_ops(heads: int) -> int:
+        layer = LinearHeadwiseExpand(LinearHeadwiseExpandConfig(in_features=4 * heads, num_heads=heads, bias=True))
+        layer.__class__ = HeadwiseExpandAsDenseGEMM
+        x = torch.randn(3, 5, 4 * heads, requires_grad=True)
+        return top_level_aten_ops(lambda: layer(x).sum().backward())
+
+    assert forward_backward_ops(32) == forward_backward_ops(2)
 
 
 @pytest.mark.parametrize("bias", [True, False])
