@@ -182,10 +182,7 @@ def profile_step(step, sync, on_gpu: bool) -> dict:
     except Exception as error:  # a profiler failure must not cost the row its timings
         return {"profile": f"failed: {type(error).__name__}: {str(error)[:120]}"}
 
-    def is_aten(event) -> bool:
-        return event is not None and event.name.startswith("aten::")
-
-    ops = [e for e in events if is_aten(e) and not is_aten(e.cpu_parent)]
+    ops = top_level_aten_ops(events)
     kernels = [e for e in events if e.device_type == DeviceType.CUDA]
     return {
         "ops_per_step": len(ops),
@@ -194,6 +191,16 @@ def profile_step(step, sync, on_gpu: bool) -> dict:
         "top_kernels": top_kernels(kernels) if on_gpu else [],
         "profile": "ok",
     }
+
+
+def top_level_aten_ops(events) -> list:
+    """The profiled aten operators not called from inside another aten operator: what Python and autograd
+    dispatched, each a launch (or more) on a GPU."""
+
+    def is_aten(event) -> bool:
+        return event is not None and event.name.startswith("aten::")
+
+    return [e for e in events if is_aten(e) and not is_aten(e.cpu_parent)]
 
 
 def top_kernels(kernels: list, count: int = TOP_KERNELS) -> list[dict]:
