@@ -76,6 +76,9 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "1 mLSTM block, xLSTM dropout 0.2": {"num_blocks": 1, "xlstm_dropout": 0.2},
     "embedding dropout 0.5": {"dropout_prob": 0.5},
     "weight decay 1e-4": {"weight_decay": 1e-4},
+    # amazon-beauty's best block dropout with SASRec's level of input dropout (its hidden_dropout_prob 0.5): block
+    # dropout alone plateaued from 0.2 to 0.4, and the item embeddings hold 93% of the parameters
+    "xLSTM dropout 0.2, embedding dropout 0.5": {"xlstm_dropout": 0.2, "dropout_prob": 0.5},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}
