@@ -188,7 +188,7 @@ def write_reports(runs_dir: Path, output_dir: Path = RESULTS) -> list[Path]:
             lines += ["'(time)': the study's deadline ended training (`--time_stop_margin_s`) before the epochs "
                       "or early stopping did; the test used the best epoch reached. Such models are not converged, "
                       "and compare only at their epochs: see the validation curves below.", ""]  # fmt: skip
-        lines += curve_table(runs, dataset) + grid_table(runs, dataset)
+        lines += curve_table(runs, dataset) + grid_table(runs, dataset) + rate_pick_table(runs, dataset)
         lines += ablation_table(runs, dataset) + variants_against(best_baseline, runs, dataset)
         lines += unfinished(runs, dataset)
         (output_dir / f"{dataset}.md").write_text("\n".join(lines) + "\n")
@@ -383,6 +383,55 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     for model, scores in by_model.items():
         lines.append(f"| {model} | " + " | ".join(fmt(scores.get(lr)) for lr in rates) + " |")
     return lines + [""]
+
+
+def rates_over_shared_seeds(runs: list[dict], dataset: str) -> dict[str, tuple[list[int], dict[float, list[dict]]]]:
+    """Each model's rates, each with its finished runs on the seeds that every rate of that model has run: the
+    pick is then a paired comparison, and not one of means over different seeds. Models with fewer than two
+    rates or two shared seeds are left out; so is Pop, which has no rate."""
+    by_model = defaultdict(lambda: defaultdict(dict))
+    for r in runs:
+        if r["dataset"] == dataset and r["phase"] in ("grid", "seed") and r["status"] == "ok" and r["model"] != "Pop":
+            by_model[r["model"]][rate_of(r)][r["seed"]] = r
+    shared = {}
+    for model, by_rate in by_model.items():
+        seeds = sorted(set.intersection(*(set(by_seed) for by_seed in by_rate.values())))
+        if len(by_rate) >= 2 and len(seeds) >= 2:
+            shared[model] = seeds, {lr: [by_rate[lr][seed] for seed in seeds] for lr in sorted(by_rate)}
+    return shared
+
+
+def rate_pick_table(runs: list[dict], dataset: str) -> list[str]:
+    """The rate each model's mean validation over several seeds picks, beside the first seed's pick (the
+    protocol's): one seed's validation is a noisy judge, and this says whether the verdict depends on it."""
+    shared = rates_over_shared_seeds(runs, dataset)
+    if not shared:
+        return []
+    lines = ["## Learning rates over several seeds (NDCG@10, mean over the seeds every rate of the model ran)", "",
+             "| model | seeds | lr | valid | test | picked by |", "|---|---|---|---|---|---|"]  # fmt: skip
+    picked_test = {}
+    for model, (seeds, by_rate) in shared.items():
+        valid = {lr: statistics.mean(r["valid"]["ndcg@10"] for r in group) for lr, group in by_rate.items()}
+        mean_pick = max(valid, key=valid.get)
+        grid_pick = final_runs(runs, dataset, model)[:1]  # the protocol's pick: the grid seed's validation
+        judges_of = {"mean validation": mean_pick}
+        if grid_pick:
+            judges_of[f"seed {grid_pick[0]['seed']}"] = rate_of(grid_pick[0])
+        for lr, group in by_rate.items():
+            test = mean_std([r["test"]["ndcg@10"] for r in group])
+            judges = [name for name, pick in judges_of.items() if pick == lr]
+            lines.append(f"| {model} | {', '.join(map(str, seeds))} | {lr:g} | {valid[lr]:.4f} | "
+                         f"{mean_pm_std(*test)} | {', '.join(judges) or '-'} |")  # fmt: skip
+            if lr == mean_pick:
+                picked_test[model] = test[0]
+    lines.append("")
+    baselines = {model: test for model, test in picked_test.items() if model != "xLSTM4Rec"}
+    if "xLSTM4Rec" in picked_test and baselines:
+        best = max(baselines, key=baselines.get)
+        lines += [f"Each model at the rate its mean validation picks, on those seeds: xLSTM4Rec's test NDCG@10 "
+                  f"{picked_test['xLSTM4Rec']:.4f} is {picked_test['xLSTM4Rec'] / baselines[best] - 1:+.1%} against "
+                  f"the best baseline's ({best}, {baselines[best]:.4f}).", ""]  # fmt: skip
+    return lines
 
 
 def finished_ablation_runs(runs: list[dict], dataset: str) -> list[dict]:

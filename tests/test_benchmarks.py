@@ -393,6 +393,37 @@ def test_variants_of_several_seeds_are_compared_over_all_their_seeds_with_the_be
     assert variants_against(baseline, runs[:1] + runs[4:6], "amazon-beauty") == []  # no variant with two seeds
 
 
+def test_rates_are_also_picked_on_the_mean_validation_of_the_seeds_every_rate_ran(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import rate_pick_table
+
+    def run(model: str, lr: float, seed: int, valid: float, test: float, phase: str = "", variant: str = "") -> dict:
+        return {"dataset": "ml-100k", "model": model, "phase": phase or ("grid" if seed == 2020 else "seed"),
+                "status": "ok", "seed": seed, "learning_rate": lr, "variant": variant,
+                "valid": {"ndcg@10": valid}, "test": {"ndcg@10": test}}  # fmt: skip
+
+    runs = [
+        # seed 2020 picks 0.004 for GRU4Rec; 0.001 is higher on the two seeds' mean validation
+        run("GRU4Rec", 0.001, 2020, 0.0700, 0.0600), run("GRU4Rec", 0.004, 2020, 0.0710, 0.0650),
+        run("GRU4Rec", 0.001, 2021, 0.0760, 0.0640), run("GRU4Rec", 0.004, 2021, 0.0690, 0.0700),
+        run("GRU4Rec", 0.004, 2022, 0.0900, 0.0900),  # a seed 0.001 lacks: not in either mean
+        run("xLSTM4Rec", 0.001, 2020, 0.0750, 0.0680), run("xLSTM4Rec", 0.004, 2020, 0.0740, 0.0600),
+        run("xLSTM4Rec", 0.001, 2021, 0.0750, 0.0660), run("xLSTM4Rec", 0.004, 2021, 0.0700, 0.0600),
+        run("xLSTM4Rec", 0.004, 2021, 0.0999, 0.0999, phase="ablation", variant="xLSTM dropout 0.2"),
+        run("NARM", 0.001, 2020, 0.0800, 0.0800), run("NARM", 0.004, 2020, 0.0700, 0.0700),  # one shared seed
+        dict(run("NARM", 0.004, 2021, 0.0990, 0.0990), status="failed"),
+    ]  # fmt: skip
+    table = "\n".join(rate_pick_table(runs, "ml-100k"))
+    assert "| GRU4Rec | 2020, 2021 | 0.001 | 0.0730 | 0.0620 ± 0.0028 | mean validation |" in table
+    assert "| GRU4Rec | 2020, 2021 | 0.004 | 0.0700 | 0.0675 ± 0.0035 | seed 2020 |" in table
+    assert "| xLSTM4Rec | 2020, 2021 | 0.001 | 0.0750 | 0.0670 ± 0.0014 | mean validation, seed 2020 |" in table
+    assert "| xLSTM4Rec | 2020, 2021 | 0.004 | 0.0720 | 0.0600 ± 0.0000 | - |" in table
+    assert "NARM" not in table and "0.0999" not in table
+    # each at its mean-validation pick: 0.0670 against GRU4Rec's 0.0620
+    assert "xLSTM4Rec's test NDCG@10 0.0670 is +8.1% against the best baseline's (GRU4Rec, 0.0620)" in table
+    assert rate_pick_table(runs[:2] + runs[5:7], "ml-100k") == []  # one seed: nothing to average
+
+
 def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import argparse
