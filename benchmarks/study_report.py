@@ -431,6 +431,8 @@ def rate_pick_table(runs: list[dict], dataset: str) -> list[str]:
         lines += [f"Each model at the rate its mean validation picks, on those seeds: xLSTM4Rec's test NDCG@10 "
                   f"{picked_test['xLSTM4Rec']:.4f} is {picked_test['xLSTM4Rec'] / baselines[best] - 1:+.1%} against "
                   f"the best baseline's ({best}, {baselines[best]:.4f}).", ""]  # fmt: skip
+        if shared["xLSTM4Rec"][0] != shared[best][0]:  # then the two means are not over the same seeds
+            lines[-2] += f" Not paired: xLSTM4Rec's seeds are not {best}'s."
     return lines
 
 
