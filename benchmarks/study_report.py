@@ -428,11 +428,12 @@ def rate_pick_table(runs: list[dict], dataset: str) -> list[str]:
     baselines = {model: test for model, test in picked_test.items() if model != "xLSTM4Rec"}
     if "xLSTM4Rec" in picked_test and baselines:
         best = max(baselines, key=baselines.get)
-        lines += [f"Each model at the rate its mean validation picks, on those seeds: xLSTM4Rec's test NDCG@10 "
-                  f"{picked_test['xLSTM4Rec']:.4f} is {picked_test['xLSTM4Rec'] / baselines[best] - 1:+.1%} against "
-                  f"the best baseline's ({best}, {baselines[best]:.4f}).", ""]  # fmt: skip
+        verdict = (f"Each model at the rate its mean validation picks, on those seeds: xLSTM4Rec's test NDCG@10 "
+                   f"{picked_test['xLSTM4Rec']:.4f} is {picked_test['xLSTM4Rec'] / baselines[best] - 1:+.1%} against "
+                   f"the best baseline's ({best}, {baselines[best]:.4f}).")  # fmt: skip
         if shared["xLSTM4Rec"][0] != shared[best][0]:  # then the two means are not over the same seeds
-            lines[-2] += f" Not paired: xLSTM4Rec's seeds are not {best}'s."
+            verdict += f" Not paired: xLSTM4Rec's seeds are not {best}'s."
+        lines += [verdict, ""]
     return lines
 
 
