@@ -79,6 +79,11 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     # amazon-beauty's best block dropout with SASRec's level of input dropout (its hidden_dropout_prob 0.5): block
     # dropout alone plateaued from 0.2 to 0.4, and the item embeddings hold 93% of the parameters
     "xLSTM dropout 0.2, embedding dropout 0.5": {"xlstm_dropout": 0.2, "dropout_prob": 0.5},
+    # wider q/k/v blocks: at hidden 64 the mLSTM inner size is 128, and the package's default blocks of 4 mix only 4
+    # channels into each query/key/value channel (32 blocks of 4x4); 128 is one dense projection
+    "xLSTM dropout 0.2, q/k/v blocks of 16": {"xlstm_dropout": 0.2, "qkv_proj_blocksize": 16},
+    "xLSTM dropout 0.2, q/k/v blocks of 32": {"xlstm_dropout": 0.2, "qkv_proj_blocksize": 32},
+    "xLSTM dropout 0.2, dense q/k/v (blocks of 128)": {"xlstm_dropout": 0.2, "qkv_proj_blocksize": 128},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}
