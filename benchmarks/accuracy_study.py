@@ -84,6 +84,8 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     "xLSTM dropout 0.2, q/k/v blocks of 16": {"xlstm_dropout": 0.2, "qkv_proj_blocksize": 16},
     "xLSTM dropout 0.2, q/k/v blocks of 32": {"xlstm_dropout": 0.2, "qkv_proj_blocksize": 32},
     "xLSTM dropout 0.2, dense q/k/v (blocks of 128)": {"xlstm_dropout": 0.2, "qkv_proj_blocksize": 128},
+    # SASRec's input order: dropout after the LayerNorm, so the blocks see exact zeros (ours rescales them away)
+    "xLSTM dropout 0.2, dropout after the input LayerNorm": {"xlstm_dropout": 0.2, "dropout_after_norm": True},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}

@@ -117,6 +117,30 @@ def test_position_embeddings_are_added_to_the_items_and_only_they_change_the_sco
         assert not torch.allclose(positional.full_sort_predict(sequences), plain.full_sort_predict(sequences))
 
 
+def test_dropout_after_norm_feeds_the_blocks_exact_zeros_and_only_changes_training(tiny_config):
+    config, before, _ = build(tiny_config(dropout_prob=0.5))
+    _, after, _ = build(tiny_config(dropout_prob=0.5, dropout_after_norm=True))
+    after.load_state_dict(before.state_dict())
+    block_inputs = []
+    for model in (before, after):
+        model.xlstm.register_forward_pre_hook(lambda module, args: block_inputs.append(args[0]))
+    sequences = batch(before, [[3, 7, 2, 9], [5, 1]], config["MAX_ITEM_LIST_LENGTH"])
+    torch.manual_seed(0)
+    for model in (before, after):
+        model.train()
+        model.full_sort_predict(sequences)
+    real = sequences[before.ITEM_SEQ] != 0  # padding embeds to zeros either way
+    dropped_before, dropped_after = ((block[real] == 0).float().mean().item() for block in block_inputs)
+    # dropout then LayerNorm: the norm turns the dropped channels into nonzero values
+    assert dropped_before == 0
+    assert 0.35 < dropped_after < 0.65
+    # without dropout (evaluation) the order makes no difference
+    before.eval()
+    after.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(after.full_sort_predict(sequences), before.full_sort_predict(sequences))
+
+
 def test_the_recurrent_step_refuses_a_model_with_position_embeddings(tiny_config):
     _, model, _ = build(tiny_config(position_embedding=True))
     with pytest.raises(ValueError, match="position_embedding=True"):

@@ -18,6 +18,7 @@ BAD = [
     ({"mlstm_chunk_size": 48}, r"mlstm_chunk_size must be a power of two"),
     ({"dropout_prob": 1.0}, r"dropout_prob must be in \[0, 1\)"),
     ({"position_embedding": "yes"}, r"position_embedding must be True or False, got 'yes'"),
+    ({"dropout_after_norm": "after"}, r"dropout_after_norm must be True or False, got 'after'"),
 ]
 
 

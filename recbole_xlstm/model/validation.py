@@ -86,6 +86,8 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
 
     position = config["position_embedding"]  # None: a checkpoint saved before the property existed
     _require(position in (True, False, None), f"position_embedding must be True or False, got {position!r}.")
+    order = config["dropout_after_norm"]  # None: as position_embedding
+    _require(order in (True, False, None), f"dropout_after_norm must be True or False, got {order!r}.")
 
     for name in ("dropout_prob", "xlstm_dropout"):
         p = config[name]

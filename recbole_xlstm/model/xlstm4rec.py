@@ -55,6 +55,7 @@ class xLSTM4Rec(SequentialRecommender):
         self.mlstm_proj_factor = config["mlstm_proj_factor"]
         self.slstm_proj_factor = config["slstm_proj_factor"]
         self.dropout_prob = config["dropout_prob"]
+        self.dropout_after_norm = bool(config["dropout_after_norm"])  # None: saved before the property existed
         self.xlstm_dropout = config["xlstm_dropout"]
         self.context_length = config["context_length"] or self.max_seq_length
         self.initializer_range = config["initializer_range"]
@@ -134,13 +135,20 @@ class xLSTM4Rec(SequentialRecommender):
         if self.position_embedding is not None:
             positions = torch.arange(item_seq.size(1), device=item_seq.device)
             item_emb = item_emb + self.position_embedding(positions)
-        hidden = self.LayerNorm(self.emb_dropout(item_emb))
-        hidden = self._run_blocks(hidden)
+        hidden = self._run_blocks(self._normalise_input(item_emb))
         return self.gather_indexes(hidden, item_seq_len - 1)  # [B, H]
 
     def __getstate__(self) -> dict:
         # A copy (RecBole's get_flops deep-copies the model) must compile its own blocks, not call ours.
         return {**super().__getstate__(), "_train_blocks": None}
+
+    def _normalise_input(self, item_emb: torch.Tensor) -> torch.Tensor:
+        # SASRec drops out after its LayerNorm, so the blocks see exact zeros; dropping out before it
+        # (the default, kept so that earlier checkpoints and results reproduce) lets the LayerNorm
+        # rescale what dropout left.
+        if self.dropout_after_norm:
+            return self.emb_dropout(self.LayerNorm(item_emb))
+        return self.LayerNorm(self.emb_dropout(item_emb))
 
     def _run_blocks(self, hidden: torch.Tensor) -> torch.Tensor:
         # Only training is compiled: evaluation is cheap, and its shapes would force recompiles.
@@ -201,6 +209,6 @@ class xLSTM4Rec(SequentialRecommender):
                 "forward's window of MAX_ITEM_LIST_LENGTH items, and the recurrent state has no window. "
                 "Rank with Recommender (which calls forward), or train with position_embedding=False."
             )
-        hidden = self.LayerNorm(self.emb_dropout(self.item_embedding(items.unsqueeze(1))))
+        hidden = self._normalise_input(self.item_embedding(items.unsqueeze(1)))
         hidden, state = self.xlstm.step(hidden, state)
         return hidden[:, 0], state
