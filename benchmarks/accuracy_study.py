@@ -26,6 +26,7 @@ import os
 import re
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -262,6 +263,9 @@ def parse_log(text: str) -> dict:
     }
 
 
+RERUN_KEYS = ("date", "command", "device", "workers", "threads_per_run")  # what environment.json says of a study
+
+
 class Scheduler:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -397,7 +401,7 @@ class Scheduler:
                "plans": plans}  # fmt: skip
         if environment_file.is_file():  # a rerun into the same runs: its records replace those of the same name
             # a rerun can run elsewhere (a GPU for a CPU study's missing runs): its machine goes with it
-            rerun = {key: env[key] for key in ("date", "command", "device", "workers", "threads_per_run")}
+            rerun = {key: env[key] for key in RERUN_KEYS}
             add_to_environment(self.runs_dir, "reruns", {**rerun, "machine": environment()})
         else:
             environment_file.write_text(json.dumps(env, indent=1))
@@ -491,6 +495,47 @@ def job_of_run(name: str, flags: dict[str, str]) -> Job | None:
     return next((variant for variant in variants if variant.name == name), None)
 
 
+def merge(source: Path, runs_dir: Path) -> list[str]:
+    """Adds the runs of a study that ran in ``source`` (another runs dir, often a ``--resume`` copy of this one)
+    to ``runs_dir``: their records, their logs, and each study that ran there as a rerun entry of environment.json
+    (with its machine and ``merged_from``). Left out: records ``runs_dir`` already holds (a copy's own), runs killed
+    at a deadline (not results), and a failed run whose name ``runs_dir`` holds as finished (it would replace a
+    result). Returns the names merged."""
+    from study_report import load_runs
+
+    held = (runs_dir / "runs.jsonl").read_text().splitlines()
+    finished = {r["name"] for r in load_runs(runs_dir) if r["status"] == "ok"}
+    merged = []
+    for line in (source / "runs.jsonl").read_text().splitlines():
+        if not line.strip() or line in held:
+            continue
+        record = json.loads(line)
+        if record["status"].startswith("not finished"):
+            print(f"not merged {record['name']}: {record['status']}")
+        elif record["status"] != "ok" and record["name"] in finished:
+            print(f"not merged {record['name']}: {record['status'][:100]}; {runs_dir} holds it as finished")
+        else:
+            with open(runs_dir / "runs.jsonl", "a") as out:
+                out.write(line + "\n")
+            shutil.copy(source / "logs" / f"{record['name']}.log", runs_dir / "logs" / f"{record['name']}.log")
+            merged.append(record["name"])
+            print(f"merged {record['name']}" + (" (replaces its record)" if record["name"] in finished else ""))
+    if merged:
+        studies = json.loads((source / "environment.json").read_text())
+        machine = {k: v for k, v in studies.items() if k not in (*RERUN_KEYS, "plans", "reruns", "collected")}
+        first = {**{k: studies[k] for k in RERUN_KEYS}, "machine": machine}
+        recorded = json.loads((runs_dir / "environment.json").read_text())
+        known = {study_key(recorded), *map(study_key, recorded.get("reruns", []))}
+        for study in [first, *studies.get("reruns", [])]:
+            if study_key(study) not in known:  # a --resume copy holds runs_dir's own studies too
+                add_to_environment(runs_dir, "reruns", {**study, "merged_from": str(source)})
+    return merged
+
+
+def study_key(study: dict) -> tuple:
+    return tuple(study.get(key) for key in RERUN_KEYS)
+
+
 def add_to_environment(runs_dir: Path, key: str, entry: dict) -> None:
     """Appends to a list in the runs' environment.json (what was rerun or collected there, and when)."""
     environment_file = runs_dir / "environment.json"
@@ -568,6 +613,8 @@ def main() -> None:
                         "finished (add seeds, models or rates to a study, or finish one cut short)")  # fmt: skip
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
     parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
+    parser.add_argument("--merge", default=None, metavar="SRC",
+                        help="add the runs of another runs dir (e.g. a --resume copy) to --runs_dir")  # fmt: skip
     parser.add_argument("--results_dir", default=str(REPO / "benchmarks" / "results"), help="where --report writes")
     parser.add_argument("--prepare", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=SEEDS[0], help=argparse.SUPPRESS)
@@ -607,11 +654,20 @@ def main() -> None:
         prepare_dataset(args.prepare, args.seed, Path(args.runs_dir))
         return
     # a runs dir's name mistyped would otherwise be a FileNotFoundError traceback (--report) or nothing (--collect)
-    needed = "runs.jsonl" if args.report or args.resume else "logs" if args.collect else None
+    needed = "runs.jsonl" if args.report or args.resume or args.merge else "logs" if args.collect else None
     if needed and not (Path(args.runs_dir) / needed).exists():
         parser.error(f"--runs_dir {args.runs_dir} has no {needed}: name the --runs_dir a study wrote its runs to")
     if args.collect:
         collect(Path(args.runs_dir))
+        return
+    if args.merge:
+        source = Path(args.merge)
+        lacking = [name for name in ("runs.jsonl", "environment.json") if not (source / name).is_file()]
+        if lacking:
+            parser.error(f"--merge {args.merge} has no {' or '.join(lacking)}: name the --runs_dir a study wrote to")
+        if source.resolve() == Path(args.runs_dir).resolve():
+            parser.error("--merge names --runs_dir itself: name the other runs dir")
+        merge(source, Path(args.runs_dir))
         return
     if args.report:
         from study_report import write_reports

@@ -503,6 +503,66 @@ def test_accuracy_study_resume_runs_only_what_runs_jsonl_does_not_hold_as_finish
     assert scheduler.done[recorded[0]["name"]]["status"] == "ok"
 
 
+def test_merge_adds_a_resumed_copys_new_runs_logs_and_study_and_keeps_what_runs_dir_holds(tmp_path):
+    script = str(REPO / "benchmarks" / "accuracy_study.py")
+    study = {"date": "2026-11-27", "command": "python benchmarks/accuracy_study.py --datasets ml-100k",
+             "device": "cpu", "workers": 2, "threads_per_run": 1}  # fmt: skip
+
+    def runs_dir(folder: Path, statuses: dict[str, str], environment: dict) -> Path:
+        (folder / "logs").mkdir(parents=True)
+        records = [{"name": name, "dataset": "ml-100k", "status": status} for name, status in statuses.items()]
+        (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        for name in statuses:
+            (folder / "logs" / f"{name}.log").write_text(f"log of {name} in {folder.name}")
+        (folder / "environment.json").write_text(json.dumps(environment))
+        return folder
+
+    committed = runs_dir(tmp_path / "committed", {"A": "ok", "B": "ok"}, {**study, "python": "3.11", "reruns": []})
+    resumed = {**study, "date": "2026-11-29", "command": "python benchmarks/accuracy_study.py --resume"}
+    copy = runs_dir(tmp_path / "copy", {"A": "ok", "B": "ok", "C": "ok", "D": "not finished: killed at the 60 s "
+                    "deadline", "E": "failed (1): ValueError: Training loss is nan"},
+                    {**study, "python": "3.11", "reruns": [{**resumed, "machine": {"python": "3.12"}}]})  # fmt: skip
+    # a rerun of B that failed after the copy was made must not replace B's result
+    with open(copy / "runs.jsonl", "a") as out:
+        out.write(json.dumps({"name": "B", "dataset": "ml-100k", "status": "failed (1): killed"}) + "\n")
+    before = (committed / "runs.jsonl").read_text()
+
+    done = run_script(script, "--merge", str(copy), f"--runs_dir={committed}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = (committed / "runs.jsonl").read_text()
+    assert lines.startswith(before)
+    assert [json.loads(line)["name"] for line in lines[len(before) :].splitlines()] == ["C", "E"]
+    assert "not merged D: not finished" in done.stdout and "not merged B: failed (1): killed" in done.stdout
+    assert (committed / "logs" / "C.log").read_text() == "log of C in copy"
+    assert (committed / "logs" / "B.log").read_text() == "log of B in committed"
+    assert not (committed / "logs" / "D.log").exists()
+    reruns = json.loads((committed / "environment.json").read_text())["reruns"]
+    # the copy's own study, once: the one it shares with runs_dir is not a rerun
+    assert reruns == [{**resumed, "machine": {"python": "3.12"}, "merged_from": str(copy)}]
+
+    again = run_script(script, "--merge", str(copy), f"--runs_dir={committed}", cwd=tmp_path)
+    assert again.returncode == 0 and (committed / "runs.jsonl").read_text() == lines
+    assert json.loads((committed / "environment.json").read_text())["reruns"] == reruns
+
+    elsewhere = runs_dir(tmp_path / "gpu", {"F": "ok"}, {**study, "device": "cuda", "python": "3.12"})
+    assert run_script(script, "--merge", str(elsewhere), f"--runs_dir={committed}", cwd=tmp_path).returncode == 0
+    assert json.loads((committed / "environment.json").read_text())["reruns"][-1] == {
+        **study, "device": "cuda", "machine": {"python": "3.12"}, "merged_from": str(elsewhere)}  # fmt: skip
+
+
+@pytest.mark.parametrize("source, message", [("missing", "has no runs.jsonl or environment.json"),
+                                             ("committed", "--merge names --runs_dir itself")])  # fmt: skip
+def test_merge_refuses_a_source_without_runs_or_runs_dir_itself(tmp_path, source, message):
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "runs.jsonl").write_text('{"name": "A", "status": "ok"}\n')
+    (committed / "environment.json").write_text("{}")
+    done = run_script(str(REPO / "benchmarks" / "accuracy_study.py"), "--merge", str(tmp_path / source),
+                      f"--runs_dir={committed}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr
+    assert (committed / "runs.jsonl").read_text() == '{"name": "A", "status": "ok"}\n'
+
+
 def test_accuracy_study_refuses_to_resume_runs_that_ran_with_other_settings(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import accuracy_study
