@@ -141,6 +141,15 @@ def test_dropout_after_norm_feeds_the_blocks_exact_zeros_and_only_changes_traini
         torch.testing.assert_close(after.full_sort_predict(sequences), before.full_sort_predict(sequences))
 
 
+def test_a_config_saved_before_dropout_after_norm_existed_builds_the_dropout_first_model(tiny_config):
+    config = Config(model="xLSTM4Rec", config_dict=tiny_config(dropout_prob=0.5))
+    del config.final_config_dict["dropout_after_norm"]  # as in a checkpoint written before the property
+    config.model_class.check_config(config)
+    dataset = create_dataset(config)
+    train, _, _ = data_preparation(config, dataset)
+    assert xLSTM4Rec(config, train._dataset).dropout_after_norm is False
+
+
 def test_the_recurrent_step_refuses_a_model_with_position_embeddings(tiny_config):
     _, model, _ = build(tiny_config(position_embedding=True))
     with pytest.raises(ValueError, match="position_embedding=True"):
