@@ -499,8 +499,8 @@ def merge(source: Path, runs_dir: Path) -> list[str]:
     """Adds the runs of a study that ran in ``source`` (another runs dir, often a ``--resume`` copy of this one)
     to ``runs_dir``: their records, their logs, and each study that ran there as a rerun entry of environment.json
     (with its machine and ``merged_from``). Left out: records ``runs_dir`` already holds (a copy's own), runs killed
-    at a deadline (not results), and a failed run whose name ``runs_dir`` holds as finished (it would replace a
-    result). Returns the names merged."""
+    at a deadline (not results), a failed run whose name ``runs_dir`` holds as finished (it would replace a
+    result), and a record without its log. Returns the names merged."""
     from study_report import load_runs
 
     held = (runs_dir / "runs.jsonl").read_text().splitlines()
@@ -514,16 +514,18 @@ def merge(source: Path, runs_dir: Path) -> list[str]:
             print(f"not merged {record['name']}: {record['status']}")
         elif record["status"] != "ok" and record["name"] in finished:
             print(f"not merged {record['name']}: {record['status'][:100]}; {runs_dir} holds it as finished")
+        elif not (source / "logs" / f"{record['name']}.log").is_file():  # a record must come with its log
+            print(f"not merged {record['name']}: {source}/logs has no {record['name']}.log")
         else:
+            shutil.copy(source / "logs" / f"{record['name']}.log", runs_dir / "logs" / f"{record['name']}.log")
             with open(runs_dir / "runs.jsonl", "a") as out:
                 out.write(line + "\n")
-            shutil.copy(source / "logs" / f"{record['name']}.log", runs_dir / "logs" / f"{record['name']}.log")
             merged.append(record["name"])
             print(f"merged {record['name']}" + (" (replaces its record)" if record["name"] in finished else ""))
     if merged:
         studies = json.loads((source / "environment.json").read_text())
         machine = {k: v for k, v in studies.items() if k not in (*RERUN_KEYS, "plans", "reruns", "collected")}
-        first = {**{k: studies[k] for k in RERUN_KEYS}, "machine": machine}
+        first = {**{k: studies.get(k) for k in RERUN_KEYS}, "machine": machine}
         recorded = json.loads((runs_dir / "environment.json").read_text())
         known = {study_key(recorded), *map(study_key, recorded.get("reruns", []))}
         for study in [first, *studies.get("reruns", [])]:

@@ -525,6 +525,7 @@ def test_merge_adds_a_resumed_copys_new_runs_logs_and_study_and_keeps_what_runs_
     # a rerun of B that failed after the copy was made must not replace B's result
     with open(copy / "runs.jsonl", "a") as out:
         out.write(json.dumps({"name": "B", "dataset": "ml-100k", "status": "failed (1): killed"}) + "\n")
+        out.write(json.dumps({"name": "G", "dataset": "ml-100k", "status": "ok"}) + "\n")  # its log is missing
     before = (committed / "runs.jsonl").read_text()
 
     done = run_script(script, "--merge", str(copy), f"--runs_dir={committed}", cwd=tmp_path)
@@ -533,6 +534,7 @@ def test_merge_adds_a_resumed_copys_new_runs_logs_and_study_and_keeps_what_runs_
     assert lines.startswith(before)
     assert [json.loads(line)["name"] for line in lines[len(before) :].splitlines()] == ["C", "E"]
     assert "not merged D: not finished" in done.stdout and "not merged B: failed (1): killed" in done.stdout
+    assert f"not merged G: {copy}/logs has no G.log" in done.stdout
     assert (committed / "logs" / "C.log").read_text() == "log of C in copy"
     assert (committed / "logs" / "B.log").read_text() == "log of B in committed"
     assert not (committed / "logs" / "D.log").exists()
