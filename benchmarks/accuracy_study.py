@@ -503,7 +503,7 @@ def merge(source: Path, runs_dir: Path) -> list[str]:
     result), and a record without its log. Returns the names merged."""
     from study_report import load_runs
 
-    held = (runs_dir / "runs.jsonl").read_text().splitlines()
+    held = set((runs_dir / "runs.jsonl").read_text().splitlines())
     finished = {r["name"] for r in load_runs(runs_dir) if r["status"] == "ok"}
     merged = []
     for line in (source / "runs.jsonl").read_text().splitlines():

@@ -84,10 +84,9 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
         ff = config["slstm_proj_factor"]
         _require(isinstance(ff, (int, float)) and ff > 0, f"slstm_proj_factor must be a positive number, got {ff!r}.")
 
-    position = config["position_embedding"]  # None: a checkpoint saved before the property existed
-    _require(position in (True, False, None), f"position_embedding must be True or False, got {position!r}.")
-    order = config["dropout_after_norm"]  # None: as position_embedding
-    _require(order in (True, False, None), f"dropout_after_norm must be True or False, got {order!r}.")
+    for name in ("position_embedding", "dropout_after_norm"):
+        flag = config[name]  # None: a checkpoint saved before the property existed
+        _require(flag in (True, False, None), f"{name} must be True or False, got {flag!r}.")
 
     for name in ("dropout_prob", "xlstm_dropout"):
         p = config[name]
