@@ -513,14 +513,15 @@ def merge(source: Path, runs_dir: Path) -> list[str]:
         if not line.strip() or line in held:
             continue
         record = json.loads(line)
+        log_name = f"{record['name']}.log"
         if record["status"].startswith("not finished"):
             print(f"not merged {record['name']}: {record['status']}")
         elif record["status"] != "ok" and record["name"] in finished:
             print(f"not merged {record['name']}: {record['status'][:100]}; {runs_dir} holds it as finished")
-        elif not (source / "logs" / f"{record['name']}.log").is_file():  # a record must come with its log
-            print(f"not merged {record['name']}: {source}/logs has no {record['name']}.log")
+        elif not (source / "logs" / log_name).is_file():  # a record must come with its log
+            print(f"not merged {record['name']}: {source}/logs has no {log_name}")
         else:
-            shutil.copy(source / "logs" / f"{record['name']}.log", runs_dir / "logs" / f"{record['name']}.log")
+            shutil.copy(source / "logs" / log_name, runs_dir / "logs" / log_name)
             with open(runs_dir / "runs.jsonl", "a") as out:
                 out.write(line + "\n")
             merged.append(record["name"])
