@@ -90,6 +90,9 @@ ABLATION = {  # name: xLSTM4Rec properties over its defaults (2 mLSTM blocks, MA
     # a shorter window with the best block dropout: 1,019 of amazon-beauty's 22,363 users have more than 21 items,
     # so it changes little data, and the parallel mLSTM is O(L^2) on CPU (ml-100k: level accuracy at 0.28x the epoch)
     "max length 20, xLSTM dropout 0.2": {"MAX_ITEM_LIST_LENGTH": 20, "xlstm_dropout": 0.2},
+    # an output-side regulariser, where the dropouts act on the input and the blocks: the target keeps 0.9 of the
+    # probability and the rest is spread over all items, which penalises overconfident scores on sparse data
+    "xLSTM dropout 0.2, label smoothing 0.1": {"xlstm_dropout": 0.2, "label_smoothing": 0.1},
 }
 
 COMMON = {"hidden_size": 64, "eval_batch_size": 4096, "show_progress": False, "eval_step": 1}

@@ -60,6 +60,7 @@ class xLSTM4Rec(SequentialRecommender):
         self.context_length = config["context_length"] or self.max_seq_length
         self.initializer_range = config["initializer_range"]
         self.loss_type = config["loss_type"]
+        self.label_smoothing = config["label_smoothing"] or 0.0  # None: saved before the property existed
 
         self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
         # Learned absolute positions as in SASRec; off by default: the blocks are recurrent and
@@ -86,7 +87,8 @@ class xLSTM4Rec(SequentialRecommender):
         if self.loss_type == "BPR":
             self.loss_fct = BPRLoss()
         elif self.loss_type == "CE":
-            self.loss_fct = nn.CrossEntropyLoss()
+            # The smoothed share also reaches item 0 (padding), which is never a target: 1 of n_items classes.
+            self.loss_fct = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         else:
             raise NotImplementedError("Make sure 'loss_type' in ['BPR', 'CE']!")
 
