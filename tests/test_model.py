@@ -150,6 +150,32 @@ def test_a_config_saved_before_dropout_after_norm_existed_builds_the_dropout_fir
     assert xLSTM4Rec(config, train._dataset).dropout_after_norm is False
 
 
+def test_label_smoothing_moves_the_given_share_of_the_target_onto_every_item(tiny_config):
+    config, smoothed, train = build(tiny_config(label_smoothing=0.2))
+    _, plain, _ = build(tiny_config())
+    plain.load_state_dict(smoothed.state_dict())
+    data = next(iter(train))
+    smoothed.eval()
+    plain.eval()
+    with torch.no_grad():
+        log_p = torch.log_softmax(
+            smoothed.score_all_items(smoothed.forward(data[smoothed.ITEM_SEQ], data[smoothed.ITEM_SEQ_LEN])), -1
+        )
+        target = -log_p.gather(1, data[smoothed.POS_ITEM_ID].unsqueeze(1)).mean()
+        uniform = -log_p.mean()  # over every item and every sequence
+        torch.testing.assert_close(plain.calculate_loss(data), target)
+        torch.testing.assert_close(smoothed.calculate_loss(data), 0.8 * target + 0.2 * uniform)
+
+
+def test_a_config_saved_before_label_smoothing_existed_builds_plain_cross_entropy(tiny_config):
+    config = Config(model="xLSTM4Rec", config_dict=tiny_config())
+    del config.final_config_dict["label_smoothing"]  # as in a checkpoint written before the property
+    config.model_class.check_config(config)
+    dataset = create_dataset(config)
+    train, _, _ = data_preparation(config, dataset)
+    assert xLSTM4Rec(config, train._dataset).loss_fct.label_smoothing == 0.0
+
+
 def test_the_recurrent_step_refuses_a_model_with_position_embeddings(tiny_config):
     _, model, _ = build(tiny_config(position_embedding=True))
     with pytest.raises(ValueError, match="position_embedding=True"):

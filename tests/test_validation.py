@@ -19,6 +19,8 @@ BAD = [
     ({"dropout_prob": 1.0}, r"dropout_prob must be in \[0, 1\)"),
     ({"position_embedding": "yes"}, r"position_embedding must be True or False, got 'yes'"),
     ({"dropout_after_norm": "after"}, r"dropout_after_norm must be True or False, got 'after'"),
+    ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1\.0"),
+    ({"label_smoothing": 0.1, "loss_type": "BPR"}, r"label_smoothing=0\.1 applies to loss_type CE only"),
 ]
 
 
