@@ -18,7 +18,9 @@ from recbole.utils import get_environment, get_flops, init_logger, init_seed, se
 
 from recbole_xlstm.checkpoint import load_checkpoint
 from recbole_xlstm.config import Config
-from recbole_xlstm.registry import get_model, get_trainer
+from recbole_xlstm.label_smoothing import smooth_recbole_loss
+from recbole_xlstm.model.validation import check_label_smoothing
+from recbole_xlstm.registry import PLUGIN_MODELS, get_model, get_trainer
 
 
 def plain_floats(result: Mapping[str, Any] | None) -> OrderedDict | None:
@@ -52,6 +54,8 @@ def check_model_properties(config: Config) -> None:
     check = getattr(config.model_class, "check_config", None)
     if check is not None:
         check(config)
+    else:  # RecBole's models: the one property the plugin adds to them (see label_smoothing)
+        check_label_smoothing(config)
 
 
 def run_recbole_xlstm(
@@ -190,6 +194,8 @@ def build_model(config: Config, train_dataset: Any, checkpoint: dict | None = No
     checkpoint's weights, and in eval mode, when one is given."""
     init_seed(config["seed"] + seed_offset, config["reproducibility"])
     model = get_model(config["model"])(config, train_dataset).to(config["device"])
+    if config["model"] not in PLUGIN_MODELS:  # the plugin's own models build their loss with it
+        smooth_recbole_loss(model, config)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["state_dict"])
         model.load_other_parameter(checkpoint.get("other_parameter"))

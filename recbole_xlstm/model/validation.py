@@ -112,14 +112,21 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
         f"mlstm_chunk_size must be a power of two >= 16 (the chunkwise kernels' tile), got {chunk!r}.",
     )
     _require(config["loss_type"] in ("CE", "BPR"), f"loss_type must be 'CE' or 'BPR', got {config['loss_type']!r}.")
-    smoothing = config["label_smoothing"]  # None: a checkpoint saved before the property existed
-    if smoothing is not None:
-        _require(
-            isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and 0 <= smoothing < 1,
-            f"label_smoothing must be in [0, 1), got {smoothing!r}.",
-        )
-        _require(
-            smoothing == 0 or config["loss_type"] == "CE",
-            f"label_smoothing={smoothing} applies to loss_type CE only (BPR compares one positive with one "
-            "negative and has no distribution to smooth). Set label_smoothing: 0.0, or loss_type: CE.",
-        )
+    check_label_smoothing(config)
+
+
+def check_label_smoothing(config: Mapping[str, Any]) -> None:
+    """label_smoothing in [0, 1), and nonzero only with loss_type CE; any model's (RecBole's own have no such
+    property, and None is how their configs, and checkpoints saved before it existed, read it)."""
+    smoothing = config["label_smoothing"]
+    if smoothing is None:
+        return
+    _require(
+        isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and 0 <= smoothing < 1,
+        f"label_smoothing must be in [0, 1), got {smoothing!r}.",
+    )
+    _require(
+        smoothing == 0 or config["loss_type"] == "CE",
+        f"label_smoothing={smoothing} applies to loss_type CE only (BPR compares one positive with one "
+        "negative and has no distribution to smooth). Set label_smoothing: 0.0, or loss_type: CE.",
+    )
