@@ -442,29 +442,33 @@ def finished_ablation_runs(runs: list[dict], dataset: str) -> list[dict]:
 
 
 def ablation_table(runs: list[dict], dataset: str) -> list[str]:
-    """Each variant's runs beside the default's runs with the same seeds and learning rate: one table per rate
-    the ablation ran at."""
+    """Each variant's runs beside its model's default runs with the same seeds and learning rate: one table per
+    model and rate the ablation ran (xLSTM4Rec's first; a baseline's variants, such as the same loss, apart)."""
     rows = finished_ablation_runs(runs, dataset)
     lines = []
-    for lr in dict.fromkeys(rate_of(r) for r in rows):
-        lines += ([""] if lines else []) + ablation_table_at(runs, dataset, [r for r in rows if rate_of(r) == lr], lr)
+    groups = sorted(dict.fromkeys((r["model"], rate_of(r)) for r in rows), key=lambda g: g[0] != "xLSTM4Rec")
+    for model, lr in groups:
+        group = [r for r in rows if r["model"] == model and rate_of(r) == lr]
+        lines += ([""] if lines else []) + ablation_table_at(runs, dataset, group, lr, model)
     return lines
 
 
-def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: float) -> list[str]:
+DEFAULT_LABELS = {"xLSTM4Rec": "default: 2 mLSTM blocks, max length 50"}
+
+
+def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: float, model: str) -> list[str]:
     seeds = sorted({r["seed"] for r in rows})
-    default = [r for r in runs if r["dataset"] == dataset and r["model"] == "xLSTM4Rec" and r["status"] == "ok"
+    default = [r for r in runs if r["dataset"] == dataset and r["model"] == model and r["status"] == "ok"
                and r["phase"] in ("grid", "seed") and r["seed"] in seeds and rate_of(r) == lr]  # fmt: skip
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     rows = sorted(rows, key=lambda r: (variants.index(r["variant"]), r["seed"]))
     rate = f"lr {lr:g}"
-    lines = [f"## Ablation of xLSTM4Rec ({rate}; few seeds: differences under about the seed spread above are "
-             "noise)", "",
+    title = "Ablation of xLSTM4Rec" if model == "xLSTM4Rec" else f"Variants of {model}"
+    lines = [f"## {title} ({rate}; few seeds: differences under about the seed spread above are noise)", "",
              "| variant | seed | valid NDCG@10 | test NDCG@10 | test Recall@10 | best epoch | s/epoch | params |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    default = sorted(
-        (dict(r, variant="default: 2 mLSTM blocks, max length 50") for r in default), key=lambda r: r["seed"]
-    )
+    label = DEFAULT_LABELS.get(model, f"default: RecBole's {model}")
+    default = sorted((dict(r, variant=label) for r in default), key=lambda r: r["seed"])
     for r in default + rows:
         best_epoch = time_marked(fmt(r.get("best_epoch"), "d"), r.get("stopped_by_time"))
         lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "

@@ -305,7 +305,13 @@ def test_accuracy_study_ablation_only_plans_the_variants_in_their_order_and_noth
     scheduler.plan()
     runs = sorted((j for j in scheduler.pending if j.phase != "prepare"), key=lambda j: j.priority)
     assert [j.variant for j in runs] == list(accuracy_study.PLANS["amazon-beauty"].ablation)
-    assert {(j.model, j.phase, j.seed, j.learning_rate) for j in runs} == {("xLSTM4Rec", "ablation", 2020, 0.002)}
+    assert {(j.phase, j.seed, j.learning_rate) for j in runs} == {("ablation", 2020, 0.002)}
+    # every variant runs xLSTM4Rec but those of a baseline, which run that baseline
+    assert {j.variant for j in runs if j.model == "SASRec"} == {"SASRec, label smoothing 0.1"}
+    assert {j.model for j in runs if j.variant != "SASRec, label smoothing 0.1"} == {"xLSTM4Rec"}
+    sasrec = next(j for j in runs if j.model == "SASRec")
+    assert sasrec.extra == {"label_smoothing": 0.1}
+    assert sasrec.name == "amazon-beauty-SASRec-ablation-SASRec_label_smoothing_0_1-lr0.002-s2020"
 
 
 def test_ablation_seeds_run_each_variant_with_each_seed_on_that_seeds_own_prepared_dataset(tmp_path, monkeypatch):
@@ -366,6 +372,29 @@ def test_ablation_table_compares_with_the_default_runs_of_the_same_seeds_and_rat
     first = "\n".join(ablation_table(runs, "ml-100k")).split("## Ablation")[1]
     assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0600 | 0.0600 | 0.1200 | - (time) |" in first
     assert "'(time)' after" in first
+
+
+def test_a_baselines_variants_get_their_own_table_against_that_baselines_runs(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import ablation_table
+
+    def run(model: str, phase: str, ndcg: float, variant: str = "", seed: int = 2020) -> dict:
+        scores = {"ndcg@10": ndcg, "recall@10": 2 * ndcg}
+        return {"dataset": "amazon-beauty", "model": model, "phase": phase, "status": "ok", "seed": seed,
+                "learning_rate": 0.004, "variant": variant, "valid": scores, "test": scores}  # fmt: skip
+
+    runs = [run("SASRec", "grid", 0.0410), run("SASRec", "seed", 0.0420, seed=2021),
+            run("xLSTM4Rec", "grid", 0.0400), run("xLSTM4Rec", "seed", 0.0390, seed=2021),
+            run("SASRec", "ablation", 0.0430, "SASRec, label smoothing 0.1"),
+            run("SASRec", "ablation", 0.0440, "SASRec, label smoothing 0.1", seed=2021),
+            run("xLSTM4Rec", "ablation", 0.0450, "xLSTM dropout 0.2")]  # fmt: skip
+    ours, sasrec = "\n".join(ablation_table(runs, "amazon-beauty")).split("\n## ")[0:2]
+    assert ours.startswith("## Ablation of xLSTM4Rec") and "label smoothing" not in ours
+    assert "| default: 2 mLSTM blocks, max length 50 | 2020 | 0.0400 |" in ours and "0.0410" not in ours
+    assert sasrec.startswith("Variants of SASRec (lr 0.004;") and "xLSTM dropout" not in sasrec
+    assert "| default: RecBole's SASRec | 2021 | 0.0420 |" in sasrec and "0.0390" not in sasrec
+    # its mean against SASRec's own runs of the same seeds: (0.0435 / 0.0415) - 1
+    assert "| SASRec, label smoothing 0.1 | 2020, 2021 | 0.0435 ± 0.0007 | 0.0415 ± 0.0007 | +4.8% |" in sasrec
 
 
 def test_variants_of_several_seeds_are_compared_over_all_their_seeds_with_the_best_baseline(monkeypatch):
