@@ -471,9 +471,11 @@ def ablation_table_at(runs: list[dict], dataset: str, rows: list[dict], lr: floa
     default = sorted((dict(r, variant=label) for r in default), key=lambda r: r["seed"])
     for r in default + rows:
         best_epoch = time_marked(fmt(r.get("best_epoch"), "d"), r.get("stopped_by_time"))
+        # a run resumed on a GPU sits beside CPU runs: its seconds are not theirs
+        seconds = fmt(r.get("sec_per_epoch"), ".1f") + (" cuda" if r.get("device") == "cuda" else "")
         lines.append(f"| {r['variant']} | {r['seed']} | {r['valid']['ndcg@10']:.4f} | {r['test']['ndcg@10']:.4f} | "
-                     f"{r['test']['recall@10']:.4f} | {best_epoch} | "
-                     f"{fmt(r.get('sec_per_epoch'), '.1f')} | {fmt(r.get('params'), 'd')} |")  # fmt: skip
+                     f"{r['test']['recall@10']:.4f} | {best_epoch} | {seconds} | "
+                     f"{fmt(r.get('params'), 'd')} |")  # fmt: skip
     if any(r.get("stopped_by_time") for r in default + rows):  # the default's runs are marked too
         lines += ["", f"'{TIME_MARK.strip()}' after a best epoch: the study's deadline ended that run's training "
                   "before early stopping did; the test used the best epoch reached."]  # fmt: skip
