@@ -40,14 +40,15 @@ def test_a_model_that_builds_its_loss_inside_calculate_loss_is_refused_not_silen
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
+    "model, overrides, message",
     [
-        ({"model": "GRU4Rec", "label_smoothing": 0.1, "loss_type": "BPR"}, r"applies to loss_type CE only"),
-        ({"model": "SASRec", "label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1\.0"),
+        ("GRU4Rec", {"label_smoothing": 0.1, "loss_type": "BPR"}, r"applies to loss_type CE only"),
+        ("SASRec", {"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1\.0"),
     ],
 )
-def test_a_recbole_models_label_smoothing_is_checked_before_any_data_is_read(tiny_config, tmp_path, overrides, message):
-    model = overrides.pop("model")
+def test_a_recbole_models_label_smoothing_is_checked_before_any_data_is_read(
+    tiny_config, tmp_path, model, overrides, message
+):
     # no dataset there: the property is refused first, not the missing files
     config_dict = tiny_config(data_path=str(tmp_path / "nowhere"), **overrides)
     with pytest.raises(InvalidPropertyError, match=message):
