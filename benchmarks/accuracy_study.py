@@ -337,7 +337,9 @@ class Scheduler:
         they complete sends its best rate on to the other seeds, as if it had just finished."""
         from study_report import load_runs
 
-        recorded = {r["name"]: r for r in load_runs(self.runs_dir) if r["status"] == "ok"}
+        rerun = self.args.rerun_time_stopped
+        recorded = {r["name"]: r for r in load_runs(self.runs_dir)
+                    if r["status"] == "ok" and not (rerun and r.get("stopped_by_time"))}  # fmt: skip
 
         def take_recorded() -> None:
             for job in [j for j in self.pending if j.name in recorded]:
@@ -628,6 +630,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="into a --runs_dir a study wrote: run only what its runs.jsonl does not hold as "
                         "finished (add seeds, models or rates to a study, or finish one cut short)")  # fmt: skip
+    parser.add_argument("--rerun_time_stopped", action="store_true",
+                        help="with --resume: a run that a deadline stopped (a result, but short of early stopping) "
+                        "runs again; its new record replaces the old one")  # fmt: skip
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
     parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
     parser.add_argument("--merge", default=None, metavar="SRC",
@@ -655,6 +660,8 @@ def main() -> None:
     for flag in ("ablation_seeds", "ablation_lr", "ablation_variants"):
         if getattr(args, flag) is not None and not args.ablation:
             parser.error(f"--{flag} needs --ablation or --ablation_only")
+    if args.rerun_time_stopped and not args.resume:
+        parser.error("--rerun_time_stopped needs --resume (without it, every planned run runs anyway)")
     if args.ablation_lr is None:
         args.ablation_lr = ABLATION_LR
     override_plans(args)

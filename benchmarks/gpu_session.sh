@@ -7,7 +7,8 @@
 #                          training shape, each step profiled; kernel_tests: the GPU tests without the benchmark)
 #   GPU_SESSION_DATASETS   the accuracy study's datasets (default "ml-1m ml-100k amazon-beauty", with the ablation;
 #                          the ablation runs only where ml-100k or amazon-beauty is named)
-#   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study (--seeds 2020 --epochs 40 ...), split at spaces
+#   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study, read as shell words (quote a variant with spaces):
+#                          "--seeds 2020 --ablation_variants 'SASRec, label smoothing 0.1'"
 #   GPU_SESSION_RUNS       a runs dir under .gpu_data/ that an earlier study wrote (runs.jsonl, environment.json):
 #                          the accuracy study resumes into a copy of it (--resume), running only what it lacks
 #   GPU_SESSION_ACCURACY_S at most this many seconds for the accuracy study (default: all that is left), so that
@@ -22,17 +23,18 @@
 #               .whl/pytest/ holds pytest and its dependencies, installed only if the image lacks pytest
 #   .gpu_data/  ml-1m/ and amazon-beauty/ from ../shared/datasets (and GPU_SESSION_RUNS's runs dir)
 # Run it on CPU first with GPU_SESSION_DRY=1 (a few seconds of each step, on the CPU).
+# Several sessions can run at once (say an ml-1m study beside an amazon-beauty one, each with its own OUT): each
+# works in its own temporary folders, and the wheels are installed by the first only.
 # $OUT gets session.log and results.tar.gz (everything else), re-packed after every step: the device returns
 # at most 8 files a call, and a step cut short by the budget keeps what the steps before it wrote.
 set -u
 START=$(date +%s)
 BUDGET=${GPU_SESSION_BUDGET_S:-540}
 FINAL=${OUT:-/tmp/gpu_session_out}
-OUT=/tmp/gpu_session_work
+OUT=$(mktemp -d /tmp/gpu_session_work.XXXX)
 mkdir -p "$FINAL"
 DEVICE=cuda
 if [ "${GPU_SESSION_DRY:-0}" = 1 ]; then DEVICE=cpu; fi
-rm -rf "$OUT" && mkdir -p "$OUT"
 elapsed() { echo $(( $(date +%s) - START )); }
 left() { echo $(( BUDGET - $(elapsed) )); }
 log() {
@@ -41,9 +43,12 @@ log() {
 }
 
 SITE=/tmp/site
-python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl > "$OUT/pip.log" 2>&1
+if [ ! -f "$SITE/.installed" ]; then
+    python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl > "$OUT/pip.log" 2>&1
+    python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl/pytest/*.whl >> "$OUT/pip.log" 2>&1
+    touch "$SITE/.installed"
+fi
 export PYTHONPATH=$SITE:$PWD
-python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl/pytest/*.whl >> "$OUT/pip.log" 2>&1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 log "installed; $(python3 -c 'import torch, recbole_xlstm; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1 | tail -1)"
 { nvidia-smi; echo; which nvcc ninja; nproc; free -g; } > "$OUT/machine.txt" 2>&1
@@ -55,6 +60,8 @@ PROBE=("SASRec" "SASRec, cudnn.benchmark" "SASRec, AMP" "xLSTM4Rec Triton chunkw
        "xLSTM4Rec Triton chunkwise, eager, AMP" "xLSTM4Rec parallel, compiled, cuda")
 SPEED_ARGS=()
 if [ -n "${GPU_SESSION_SPEED_ARGS:-}" ]; then eval "SPEED_ARGS=(${GPU_SESSION_SPEED_ARGS})"; fi
+STUDY_ARGS=()
+if [ -n "${GPU_SESSION_STUDY_ARGS:-}" ]; then eval "STUDY_ARGS=(${GPU_SESSION_STUDY_ARGS})"; fi
 
 kernel_tests() {
     # 150 s: on 2026-11-28 the H200 ran 10 of the file's tests in the first 90
@@ -97,10 +104,10 @@ speed() {
     log "speed study rc=$?"
 }
 accuracy() {
-    local study runs=/tmp/gpu_session_runs
-    rm -rf "$runs"
+    local study runs
+    runs=$(mktemp -d /tmp/gpu_session_runs.XXXX)
     if [ -n "${GPU_SESSION_RUNS:-}" ]; then
-        mkdir -p "$runs" && cp ".gpu_data/$GPU_SESSION_RUNS/runs.jsonl" ".gpu_data/$GPU_SESSION_RUNS/environment.json" "$runs/"
+        cp ".gpu_data/$GPU_SESSION_RUNS/runs.jsonl" ".gpu_data/$GPU_SESSION_RUNS/environment.json" "$runs/"
     fi
     if [ "$DEVICE" = cpu ]; then
         study=(--device cpu --datasets ${GPU_SESSION_DATASETS:-amazon-beauty} --workers 2 --xlstm_compile False)
@@ -127,7 +134,7 @@ PY
         [ -n "${GPU_SESSION_RUNS:-}" ] || study+=(--ablation)
     fi
     [ -z "${GPU_SESSION_RUNS:-}" ] || study+=(--resume)
-    study+=(${GPU_SESSION_STUDY_ARGS:-})
+    study+=("${STUDY_ARGS[@]}")
     local deadline=$(( $(left) - 25 ))
     if [ -n "${GPU_SESSION_ACCURACY_S:-}" ] && [ "$GPU_SESSION_ACCURACY_S" -lt "$deadline" ]; then
         deadline=$GPU_SESSION_ACCURACY_S

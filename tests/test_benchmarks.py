@@ -524,7 +524,7 @@ def test_accuracy_study_resume_runs_only_what_runs_jsonl_does_not_hold_as_finish
     (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recorded))
     args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cpu", ablation=False,
                               ablation_only=False, workers=1, threads_per_run=1, deadline_s=float("inf"),
-                              min_left_s=0.0, resume=True, ablation_seeds=None)  # fmt: skip
+                              min_left_s=0.0, resume=True, ablation_seeds=None, rerun_time_stopped=False)  # fmt: skip
     scheduler = accuracy_study.Scheduler(args)
     scheduler.plan()
     scheduler.skip_recorded()
@@ -532,6 +532,15 @@ def test_accuracy_study_resume_runs_only_what_runs_jsonl_does_not_hold_as_finish
     # xLSTM4Rec's grid and seed 2021 are done: only its seed 2022 is left; SASRec's grid did not finish: again
     assert planned == [("SASRec", "grid", 2020), ("xLSTM4Rec", "seed", 2022)]
     assert scheduler.done[recorded[0]["name"]]["status"] == "ok"
+
+    # --rerun_time_stopped: a run a deadline stopped is a result, but runs again; a finished one does not
+    recorded[1]["stopped_by_time"] = True
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recorded))
+    scheduler = accuracy_study.Scheduler(argparse.Namespace(**{**vars(args), "rerun_time_stopped": True}))
+    scheduler.plan()
+    scheduler.skip_recorded()
+    planned = sorted((j.model, j.phase, j.seed) for j in scheduler.pending if j.phase != "prepare")
+    assert planned == [("SASRec", "grid", 2020), ("xLSTM4Rec", "seed", 2021), ("xLSTM4Rec", "seed", 2022)]
 
 
 def test_merge_adds_a_resumed_copys_new_runs_logs_and_study_and_keeps_what_runs_dir_holds(tmp_path):
@@ -758,7 +767,7 @@ def test_accuracy_study_records_the_device_and_machine_of_a_rerun_into_its_runs(
     (tmp_path / "environment.json").write_text(json.dumps({"device": "cpu", "workers": 2}))
     args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cuda", ablation=False,
                               ablation_only=False, workers=6, threads_per_run=1, deadline_s=0.0, min_left_s=0.0,
-                              resume=False, ablation_seeds=None)  # fmt: skip
+                              resume=False, ablation_seeds=None, rerun_time_stopped=False)  # fmt: skip
     accuracy_study.Scheduler(args).loop()  # a deadline of 0: records the rerun, starts nothing
     env = json.loads((tmp_path / "environment.json").read_text())
     (rerun,) = env["reruns"]
