@@ -32,6 +32,9 @@ START=$(date +%s)
 BUDGET=${GPU_SESSION_BUDGET_S:-540}
 FINAL=${OUT:-/tmp/gpu_session_out}
 OUT=$(mktemp -d /tmp/gpu_session_work.XXXX)
+RUNS_TMP=
+# what is worth keeping is in $FINAL/results.tar.gz by then (log() re-packs it after every step)
+trap 'rm -rf "$OUT" $RUNS_TMP' EXIT
 mkdir -p "$FINAL"
 DEVICE=cuda
 if [ "${GPU_SESSION_DRY:-0}" = 1 ]; then DEVICE=cpu; fi
@@ -105,7 +108,8 @@ speed() {
 }
 accuracy() {
     local study runs
-    runs=$(mktemp -d /tmp/gpu_session_runs.XXXX)
+    RUNS_TMP=$(mktemp -d /tmp/gpu_session_runs.XXXX)
+    runs=$RUNS_TMP
     if [ -n "${GPU_SESSION_RUNS:-}" ]; then
         cp ".gpu_data/$GPU_SESSION_RUNS/runs.jsonl" ".gpu_data/$GPU_SESSION_RUNS/environment.json" "$runs/"
     fi
