@@ -24,7 +24,8 @@
 #   .gpu_data/  ml-1m/ and amazon-beauty/ from ../shared/datasets (and GPU_SESSION_RUNS's runs dir)
 # Run it on CPU first with GPU_SESSION_DRY=1 (a few seconds of each step, on the CPU).
 # Several sessions can run at once (say an ml-1m study beside an amazon-beauty one, each with its own OUT): each
-# works in its own temporary folders, and the wheels are installed by the first only.
+# works in its own temporary folders, and one that finds the wheels installed in /tmp/site by an earlier session
+# does not install them again (so start them side by side once one has installed).
 # $OUT gets session.log and results.tar.gz (everything else), re-packed after every step: the device returns
 # at most 8 files a call, and a step cut short by the budget keeps what the steps before it wrote.
 set -u

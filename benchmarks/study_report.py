@@ -62,6 +62,17 @@ def final_runs(runs: list[dict], dataset: str, model: str) -> list[dict]:
     return [best] + [r for r in ok if r["phase"] == "seed" and rate_of(r) == rate_of(best)]
 
 
+def rerun_sentence(rerun: dict) -> str:
+    """What a later study run into the same runs did, by its command's flags."""
+    flags = shlex.split(rerun["command"])
+    if "--resume" not in flags:
+        return f"Run later ({rerun['date']}), replacing any earlier runs of its names: `{rerun['command']}`."
+    if "--rerun_time_stopped" in flags:
+        return (f"Resumed ({rerun['date']}), running what the runs lacked and, again, the runs a deadline had "
+                f"stopped: `{rerun['command']}`.")  # fmt: skip
+    return f"Resumed ({rerun['date']}), running only what the runs lacked: `{rerun['command']}`."
+
+
 def mean_std(values: list[float]) -> tuple[float, float | None]:
     """The mean, and the sample standard deviation; None for one value: one seed measures no spread, and
     "± 0.0000" would read as a measured zero."""
@@ -263,12 +274,7 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
         settings = ", ".join(f"{k}={v}" for k, v in plan["settings"].items())
         protocol = [
             f"Command: `{env.get('command', '?')}`.",
-            *[
-                f"Resumed ({rerun['date']}), running only what the runs lacked: `{rerun['command']}`."
-                if "--resume" in shlex.split(rerun["command"])
-                else f"Run later ({rerun['date']}), replacing any earlier runs of its names: `{rerun['command']}`."
-                for rerun in env.get("reruns", [])
-            ],
+            *map(rerun_sentence, env.get("reruns", [])),
             *[
                 f"Recorded from their logs ({entry['date']}, `--collect`: they ended after their scheduler was "
                 f"stopped): {', '.join(entry['runs'])}."

@@ -726,6 +726,24 @@ def test_report_says_a_gain_over_fewer_seeds_than_the_best_baseline_is_not_yet_c
     assert "is +10.0% against the best baseline (GRU4Rec, 0.0700).\n" in text and "Not yet comparable" not in text
 
 
+def test_report_says_what_each_later_study_ran(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import rerun_sentence
+
+    def sentence(command: str) -> str:
+        return rerun_sentence({"date": "2026-12-04", "command": command})
+
+    assert sentence("python benchmarks/accuracy_study.py --seeds 2021").startswith(
+        "Run later (2026-12-04), replacing any earlier runs of its names:"
+    )
+    assert sentence("python benchmarks/accuracy_study.py --resume --seeds 2021").startswith(
+        "Resumed (2026-12-04), running only what the runs lacked:"
+    )
+    rerun = sentence("python benchmarks/accuracy_study.py --resume --rerun_time_stopped --ablation_variants 'a b'")
+    assert rerun.startswith("Resumed (2026-12-04), running what the runs lacked and, again, the runs a deadline")
+    assert rerun.endswith("--ablation_variants 'a b'`.")
+
+
 def test_report_gives_each_devices_costs_apart_and_names_the_machine_resumed_runs_ran_on(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     from study_report import METRICS, write_reports
