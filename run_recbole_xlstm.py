@@ -2,6 +2,7 @@
 or search its hyperparameters.
 
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k [--config_files="a.yaml b.yaml"] [--key=value ...]
+    python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --resume_from=saved/xLSTM4Rec-....pth --epochs=100
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --tune=hyper.test --num_samples=20
     python run_recbole_xlstm.py --model=xLSTM4Rec --dataset=ml-100k --tune=hyper.test --tuner=recbole --algo=random
     python run_recbole_xlstm.py --recommend --checkpoint=saved/xLSTM4Rec-....pth --user=196 --topk=10
@@ -36,7 +37,7 @@ TUNE_FLAGS = (
     "algo",
     "max_evals",
 )
-RUN_FLAGS = ("model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset")
+RUN_FLAGS = ("model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset", "resume_from")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total processes over all machines")
     parser.add_argument("--group_offset", type=int, default=0, help="global rank offset of this machine")
+    parser.add_argument(
+        "--resume_from",
+        type=str,
+        default=None,
+        metavar="CHECKPOINT",
+        help="go on training from a checkpoint a run saved (its best epoch), with the same model, dataset and sizes",
+    )
 
     tune = parser.add_argument_group("hyperparameter search (with --tune=FILE, a file in RecBole's hyper.test format)")
     tune.add_argument("--tune", type=str, default=None, metavar="FILE", help="search this space instead of one run")
@@ -200,21 +208,31 @@ def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict | None:
     args = parse_args(argv)
+    if args.resume_from is not None and (args.recommend or args.tune):
+        args.parser.error("--resume_from goes on training one run: it does not combine with --recommend or --tune")
+    if args.resume_from is not None and (args.nproc != 1 or args.world_size > 0):
+        args.parser.error("--resume_from runs in one process: drop --nproc and --world_size")
     if args.recommend:
         return recommend(args)
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     if args.tune:
         return tune(args, config_file_list)
-    return run(
-        args.model,
-        args.dataset,
-        config_file_list=config_file_list,
-        nproc=args.nproc,
-        world_size=args.world_size,
-        ip=args.ip,
-        port=args.port,
-        group_offset=args.group_offset,
-    )
+    from recbole_xlstm.checkpoint import CheckpointError
+
+    try:
+        return run(
+            args.model,
+            args.dataset,
+            config_file_list=config_file_list,
+            nproc=args.nproc,
+            world_size=args.world_size,
+            ip=args.ip,
+            port=args.port,
+            group_offset=args.group_offset,
+            resume_from=args.resume_from,
+        )
+    except CheckpointError as error:
+        args.parser.exit(2, f"error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from recbole_xlstm.config import Config
 from recbole_xlstm.label_smoothing import smooth_recbole_loss
 from recbole_xlstm.model.validation import check_label_smoothing
 from recbole_xlstm.registry import PLUGIN_MODELS, get_model, get_trainer
+from recbole_xlstm.resume import check_resumable, resume_training
 
 
 def plain_floats(result: Mapping[str, Any] | None) -> OrderedDict | None:
@@ -65,9 +66,13 @@ def run_recbole_xlstm(
     config_dict: dict[str, Any] | None = None,
     saved: bool = True,
     queue: Any = None,
+    resume_from: str | None = None,
 ) -> dict[str, Any]:
-    """Train with validation each epoch, reload the best checkpoint, test; RecBole's result dict."""
+    """Train with validation each epoch, reload the best checkpoint, test; RecBole's result dict.
+    ``resume_from``: a checkpoint of an earlier run to go on training from (see recbole_xlstm.resume)."""
     config = checked_config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    if resume_from is not None:  # before the data is read: a wrong checkpoint fails in seconds
+        check_resumable(load_checkpoint(resume_from), resume_from, config)
     init_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
@@ -86,7 +91,9 @@ def run_recbole_xlstm(
     logger.info(set_color("FLOPs", "blue") + f": {flops}")
 
     data = (train_data, valid_data, test_data)
-    result = train_and_test(config, model, data, saved, verbose=True, show_progress=config["show_progress"])
+    result = train_and_test(
+        config, model, data, saved, verbose=True, show_progress=config["show_progress"], resume_from=resume_from
+    )
 
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
@@ -118,10 +125,14 @@ def run(
     ip: str = "localhost",
     port: str = "5678",
     group_offset: int = 0,
+    resume_from: str | None = None,
 ) -> dict[str, Any] | None:
-    """One process, or ``nproc`` processes of RecBole's own distributed training (as recbole.quick_start.run)."""
+    """One process, or ``nproc`` processes of RecBole's own distributed training (as recbole.quick_start.run).
+    ``resume_from``: a checkpoint to go on training from, in one process."""
     if nproc == 1 and world_size <= 0:
-        return run_recbole_xlstm(model, dataset, config_file_list, config_dict, saved)
+        return run_recbole_xlstm(model, dataset, config_file_list, config_dict, saved, resume_from=resume_from)
+    if resume_from is not None:
+        raise ValueError("resume_from runs in one process: drop nproc and world_size to resume a checkpoint")
     import torch.multiprocessing as mp
 
     world_size = nproc if world_size == -1 else world_size
@@ -169,13 +180,21 @@ def checked_config(**config_args: Any) -> Config:
 
 
 def train_and_test(
-    config: Config, model: Any, data: tuple, saved: bool, verbose: bool, show_progress: bool
+    config: Config,
+    model: Any,
+    data: tuple,
+    saved: bool,
+    verbose: bool,
+    show_progress: bool,
+    resume_from: str | None = None,
 ) -> dict[str, Any]:
     """Fit with validation every ``eval_step`` epochs, then test once: with the best epoch's weights when
     ``saved``, else with the last. ``data``: (train, valid, test) dataloaders; ``verbose``: the per-epoch
-    log lines. Metrics are plain floats."""
+    log lines; ``resume_from``: a checkpoint to go on from. Metrics are plain floats."""
     train_data, valid_data, test_data = data
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if resume_from is not None:
+        resume_training(trainer, resume_from, config)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, verbose=verbose, saved=saved, show_progress=show_progress
     )
