@@ -194,7 +194,7 @@ def train_and_test(
     train_data, valid_data, test_data = data
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     if resume_from is not None:
-        resume_training(trainer, resume_from, config)
+        resume_training(trainer, resume_from, config, valid_data)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, verbose=verbose, saved=saved, show_progress=show_progress
     )

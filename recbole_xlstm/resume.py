@@ -46,12 +46,14 @@ def check_resumable(checkpoint: dict, checkpoint_file: str, config: Any) -> None
         )
 
 
-def resume_training(trainer: Any, checkpoint_file: str, config: Any) -> None:
+def resume_training(trainer: Any, checkpoint_file: str, config: Any, valid_data: Any) -> None:
     """Loads ``checkpoint_file`` into ``trainer`` (a RecBole Trainer not yet fitted) so that ``fit`` goes on
     from the epoch after the one it saved, writing to the trainer's own new checkpoint file.
 
     The run's ``learning_rate`` applies: RecBole's optimizer state carries the saved one, which would
-    otherwise silently win over the command line.
+    otherwise silently win over the command line. The saved epoch is validated again on ``valid_data``:
+    the checkpoint holds its score but not its metrics, and without them a resumed run that never improves
+    would return ``best_valid_result`` None.
     """
     checkpoint = load_checkpoint(checkpoint_file)
     check_resumable(checkpoint, checkpoint_file, config)
@@ -69,4 +71,5 @@ def resume_training(trainer: Any, checkpoint_file: str, config: Any) -> None:
         if group["lr"] != config["learning_rate"]:
             getLogger().info(f"learning_rate {group['lr']} of the checkpoint -> {config['learning_rate']}")
             group["lr"] = config["learning_rate"]
+    _, trainer.best_valid_result = trainer._valid_epoch(valid_data, show_progress=False)
     getLogger().info(set_color("Resumed", "blue") + f": {checkpoint_file}, saving to {own_file}")

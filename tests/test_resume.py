@@ -66,6 +66,7 @@ def test_the_resumed_weights_are_the_checkpoints(tiny_config, first_run, monkeyp
     resumed = run_plugin(model="xLSTM4Rec", config_dict=config, resume_from=first["saved_model_file"])
     assert scores and all(score == pytest.approx(first["best_valid_score"], abs=1e-6) for score in scores)
     assert resumed["test_result"] == first["test_result"]
+    assert resumed["best_valid_result"] == first["best_valid_result"]
 
 
 def test_the_runs_learning_rate_replaces_the_checkpoints(tiny_config, first_run, monkeypatch):
