@@ -13,7 +13,9 @@ epochs it ran after that are run again (with fresh shuffles: the random state is
 
 from __future__ import annotations
 
+import os
 import shutil
+from itertools import chain, count
 from logging import getLogger
 from typing import Any
 
@@ -46,6 +48,14 @@ def check_resumable(checkpoint: dict, checkpoint_file: str, config: Any) -> None
         )
 
 
+def unused_name(path: str) -> str:
+    """``path``, or ``<stem>-resumed[-N].pth`` beside it when it exists: RecBole names checkpoints by the second,
+    so a run resumed in the second its checkpoint was written would otherwise be given that very file."""
+    stem, suffix = os.path.splitext(path)
+    candidates = chain([path, f"{stem}-resumed{suffix}"], (f"{stem}-resumed-{n}{suffix}" for n in count(2)))
+    return next(name for name in candidates if not os.path.exists(name))
+
+
 def resume_training(trainer: Any, checkpoint_file: str, config: Any, valid_data: Any) -> None:
     """Loads ``checkpoint_file`` into ``trainer`` (a RecBole Trainer not yet fitted) so that ``fit`` goes on
     from the epoch after the one it saved, writing to the trainer's own new checkpoint file.
@@ -57,7 +67,7 @@ def resume_training(trainer: Any, checkpoint_file: str, config: Any, valid_data:
     """
     checkpoint = load_checkpoint(checkpoint_file)
     check_resumable(checkpoint, checkpoint_file, config)
-    own_file = trainer.saved_model_file
+    own_file = unused_name(trainer.saved_model_file)
     shutil.copyfile(checkpoint_file, own_file)
     try:
         trainer.resume_checkpoint(own_file)

@@ -122,3 +122,22 @@ def test_the_script_refuses_resume_with_flags_it_cannot_honour(other, capsys):
         run_recbole_xlstm.main(["--resume_from=some.pth", other])
     assert exit_info.value.code == 2
     assert "--resume_from" in capsys.readouterr().err
+
+
+def test_resume_restores_the_saved_epochs_validation_and_never_writes_the_original(first_run, tmp_path):
+    from recbole_xlstm.quick_start import load_data_and_model
+    from recbole_xlstm.resume import resume_training
+
+    first, saved_epoch = first_run
+    original = first["saved_model_file"]
+    config, model, _, _, valid_data, _ = load_data_and_model(original, device="cpu")
+    config["epochs"] = 4
+    model.train()
+    trainer = Trainer(config, model)
+    trainer.saved_model_file = original  # as if made in the second the original was written
+    resume_training(trainer, original, config, valid_data)
+    assert trainer.start_epoch == saved_epoch + 1
+    # the checkpoint holds the epoch's score but not its metrics: without them a resumed run that never
+    # improves would return best_valid_result None
+    assert trainer.best_valid_result == pytest.approx(first["best_valid_result"])
+    assert trainer.saved_model_file == original.removesuffix(".pth") + "-resumed.pth"
