@@ -137,6 +137,8 @@ class Job:
     variant: str = ""
     priority: tuple = (0, 0, 0)  # lower first: (phase rank, seed index, model index)
     requires: tuple = ()  # names of jobs that must have finished first
+    resume_from: str = ""  # --continue_time_stopped: the checkpoint the run goes on from
+    earlier: dict = field(default_factory=dict)  # and the record of the run it continues
 
     @property
     def name(self) -> str:
@@ -261,11 +263,15 @@ def child(flags: list[str], stop_by: float | None = None) -> None:
 def parse_log(text: str) -> dict:
     """What RecBole's log says about a run: parameters, seconds per training epoch, the best epoch."""
     params = re.search(r"Trainable parameters: (\d+)", text)
-    epoch_times = [float(t) for t in re.findall(r"epoch \d+ training \[time: ([0-9.]+)s", text)]
-    valid = [
+    # a continued run's log holds both legs, and the second runs again the epochs after the checkpoint's:
+    # an epoch's last lines are the ones its weights went on from
+    epoch_times = list(dict(
+        (int(e), float(t)) for e, t in re.findall(r"epoch (\d+) training \[time: ([0-9.]+)s", text)
+    ).values())  # fmt: skip
+    valid = sorted(dict(
         (int(e), float(s))
         for e, s in re.findall(r"epoch (\d+) evaluating \[time: [0-9.]+s, valid_score: ([0-9.]+)\]", text)
-    ]
+    ).items())  # fmt: skip
     best_epoch = None
     if valid:
         best = max(score for _, score in valid)
@@ -343,7 +349,7 @@ class Scheduler:
         they complete sends its best rate on to the other seeds, as if it had just finished."""
         from study_report import load_runs
 
-        rerun = self.args.rerun_time_stopped
+        rerun = self.args.rerun_time_stopped or self.args.continue_time_stopped
         recorded = {r["name"]: r for r in load_runs(self.runs_dir)
                     if r["status"] == "ok" and not (rerun and r.get("stopped_by_time"))}  # fmt: skip
 
@@ -359,9 +365,30 @@ class Scheduler:
         ):
             self.add_seeds(dataset, model)
         take_recorded()  # seeds of a complete grid that ran before
+        if self.args.continue_time_stopped:
+            self.continue_from_checkpoints()
+
+    def continue_from_checkpoints(self) -> None:
+        """--continue_time_stopped: a planned run that a deadline stopped goes on from the checkpoint its first
+        leg saved (under saved/<name>/, its best epoch) instead of from the start; without one it starts again."""
+        from study_report import load_runs
+
+        stopped = {r["name"]: r for r in load_runs(self.runs_dir) if r["status"] == "ok" and r.get("stopped_by_time")}
+        for job in [j for j in self.pending if j.name in stopped]:
+            saved = sorted((self.runs_dir / "saved" / job.name).glob("*.pth"), key=lambda path: path.stat().st_mtime)
+            if not saved:
+                print(
+                    f"no checkpoint of {job.name} under {self.runs_dir / 'saved'}: it runs from the start", flush=True
+                )
+                continue
+            job.resume_from, job.earlier = str(saved[-1].resolve()), stopped[job.name]
+            print(f"continue {job.name} from {saved[-1].name}", flush=True)
 
     def launch(self, job: Job) -> None:
-        log = open(self.runs_dir / "logs" / f"{job.name}.log", "w")
+        log = open(self.runs_dir / "logs" / f"{job.name}.log", "a" if job.resume_from else "w")
+        if job.resume_from:  # the log keeps the first leg: parse_log reads the epochs of both
+            log.write(f"\n==== accuracy_study: continued from {job.resume_from} ====\n")
+            log.flush()
         env = {**os.environ, "OMP_NUM_THREADS": str(self.args.threads_per_run)}
         if job.phase == "prepare":
             command = [sys.executable, __file__, "--prepare", job.dataset, "--seed", str(job.seed),
@@ -374,7 +401,7 @@ class Scheduler:
             if self.args.time_stop_margin_s is not None and self.args.deadline_s != float("inf"):
                 stop_by = self.start + self.args.deadline_s - self.args.time_stop_margin_s
                 command += ["--stop_by", f"{stop_by:.0f}"]
-            command += ["--", *flags]
+            command += ["--", *flags, *([f"--resume_from={job.resume_from}"] if job.resume_from else [])]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.runs_dir, env=env)
         self.running[job.name] = (job, process, time.time())
         print(f"[{time.time() - self.start:6.0f}s] start  {job.name}", flush=True)
@@ -386,7 +413,10 @@ class Scheduler:
                   "learning_rate": job.learning_rate, "variant": job.variant, "extra": job.extra,
                   "device": self.args.device, "wall_s": time.time() - started,
                   "epochs_planned": {**PLANS[job.dataset].settings, **job.extra}.get("epochs")}  # fmt: skip
-        found = RESULT_LINE.search(text)
+        if job.resume_from:
+            record.update(continued_from=Path(job.resume_from).name, wall_s=record["wall_s"] + job.earlier["wall_s"])
+        found = list(RESULT_LINE.finditer(text))[-1:]  # a continued run's log holds its first leg's too
+        found = found[0] if found else None
         if process.returncode == 0 and (found or job.phase == "prepare"):
             record["status"] = "ok"
             if found:
@@ -639,6 +669,9 @@ def main() -> None:
     parser.add_argument("--rerun_time_stopped", action="store_true",
                         help="with --resume: a run that a deadline stopped (a result, but short of early stopping) "
                         "runs again; its new record replaces the old one")  # fmt: skip
+    parser.add_argument("--continue_time_stopped", action="store_true",
+                        help="with --resume: as --rerun_time_stopped, but the run goes on from the checkpoint of its "
+                        "best epoch (saved/<name>/ in --runs_dir) instead of from the start")  # fmt: skip
     parser.add_argument("--report", action="store_true", help="write results from --runs_dir's runs.jsonl")
     parser.add_argument("--collect", action="store_true", help="record runs that ended after their scheduler stopped")
     parser.add_argument("--merge", default=None, metavar="SRC",
@@ -666,8 +699,9 @@ def main() -> None:
     for flag in ("ablation_seeds", "ablation_lr", "ablation_variants"):
         if getattr(args, flag) is not None and not args.ablation:
             parser.error(f"--{flag} needs --ablation or --ablation_only")
-    if args.rerun_time_stopped and not args.resume:
-        parser.error("--rerun_time_stopped needs --resume (without it, every planned run runs anyway)")
+    for flag in ("rerun_time_stopped", "continue_time_stopped"):
+        if getattr(args, flag) and not args.resume:
+            parser.error(f"--{flag} needs --resume (without it, every planned run runs anyway)")
     if args.ablation_lr is None:
         args.ablation_lr = ABLATION_LR
     override_plans(args)

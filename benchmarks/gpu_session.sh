@@ -10,7 +10,9 @@
 #   GPU_SESSION_STUDY_ARGS more arguments for the accuracy study, read as shell words (quote a variant with spaces):
 #                          "--seeds 2020 --ablation_variants 'SASRec, label smoothing 0.1'"
 #   GPU_SESSION_RUNS       a runs dir under .gpu_data/ that an earlier study wrote (runs.jsonl, environment.json):
-#                          the accuracy study resumes into a copy of it (--resume), running only what it lacks
+#                          the accuracy study resumes into a copy of it (--resume), running only what it lacks;
+#                          its logs/ and saved/ go along, so that with --continue_time_stopped in
+#                          GPU_SESSION_STUDY_ARGS a run a deadline stopped goes on from its checkpoint
 #   GPU_SESSION_ACCURACY_S at most this many seconds for the accuracy study (default: all that is left), so that
 #                          steps named after it keep their time
 #   GPU_SESSION_SPEED_ARGS the speed study's lengths and variants instead of the default table's, read as shell
@@ -27,7 +29,9 @@
 # works in its own temporary folders, and one that finds the wheels installed in /tmp/site by an earlier session
 # does not install them again (so start them side by side once one has installed).
 # $OUT gets session.log and results.tar.gz (everything else), re-packed after every step: the device returns
-# at most 8 files a call, and a step cut short by the budget keeps what the steps before it wrote.
+# at most 8 files a call, and a step cut short by the budget keeps what the steps before it wrote. After the
+# accuracy study, checkpoints.tar holds the newest checkpoint of each run a deadline stopped (saved/<run>/), for
+# the next session to continue: unpack it into the runs dir under .gpu_data/ that GPU_SESSION_RUNS names.
 set -u
 START=$(date +%s)
 BUDGET=${GPU_SESSION_BUDGET_S:-540}
@@ -113,6 +117,10 @@ accuracy() {
     runs=$RUNS_TMP
     if [ -n "${GPU_SESSION_RUNS:-}" ]; then
         cp ".gpu_data/$GPU_SESSION_RUNS/runs.jsonl" ".gpu_data/$GPU_SESSION_RUNS/environment.json" "$runs/"
+        # a continued run's log keeps its first leg (the report reads both), and its checkpoint is where it goes on
+        for part in logs saved; do
+            [ ! -d ".gpu_data/$GPU_SESSION_RUNS/$part" ] || cp -r ".gpu_data/$GPU_SESSION_RUNS/$part" "$runs/"
+        done
     fi
     if [ "$DEVICE" = cpu ]; then
         study=(--device cpu --datasets ${GPU_SESSION_DATASETS:-amazon-beauty} --workers 2 --xlstm_compile False)
@@ -151,7 +159,24 @@ PY
     log "accuracy study rc=$?"
     mkdir -p "$OUT/runs"
     cp -r "$runs/runs.jsonl" "$runs/environment.json" "$runs/logs" "$OUT/runs/" 2>/dev/null
-    log "accuracy runs copied"
+    # the newest checkpoint of each run whose last record a deadline stopped: 16 MiB a file comes back
+    python3 - "$runs" "$FINAL/checkpoints.tar" > "$OUT/checkpoints.log" 2>&1 <<'PY'
+import json, sys, tarfile
+from pathlib import Path
+runs = Path(sys.argv[1])
+last = {}
+for line in (runs / "runs.jsonl").read_text().splitlines():
+    record = json.loads(line)
+    last[record["name"]] = record
+stopped = [name for name, r in last.items() if r.get("status") == "ok" and r.get("stopped_by_time")]
+with tarfile.open(sys.argv[2], "w") as tar:
+    for name in stopped:
+        saved = sorted((runs / "saved" / name).glob("*.pth"), key=lambda path: path.stat().st_mtime)
+        if saved:
+            tar.add(saved[-1], arcname=f"saved/{name}/{saved[-1].name}")
+print(f"{len(stopped)} deadline-stopped run(s); checkpoints: {len(tarfile.open(sys.argv[2]).getnames())}")
+PY
+    log "accuracy runs copied; $(tail -1 "$OUT/checkpoints.log"), $(du -h "$FINAL/checkpoints.tar" | cut -f1)"
 }
 
 for name in $STEPS; do

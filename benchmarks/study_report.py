@@ -67,6 +67,9 @@ def rerun_sentence(rerun: dict) -> str:
     flags = shlex.split(rerun["command"])
     if "--resume" not in flags:
         return f"Run later ({rerun['date']}), replacing any earlier runs of its names: `{rerun['command']}`."
+    if "--continue_time_stopped" in flags:
+        return (f"Resumed ({rerun['date']}), running what the runs lacked and continuing the runs a deadline had "
+                f"stopped from their best epoch's checkpoint: `{rerun['command']}`.")  # fmt: skip
     if "--rerun_time_stopped" in flags:
         return (f"Resumed ({rerun['date']}), running what the runs lacked and, again, the runs a deadline had "
                 f"stopped: `{rerun['command']}`.")  # fmt: skip

@@ -190,6 +190,25 @@ def test_best_epoch_is_the_last_of_equal_best_validations_as_recbole_keeps_it(mo
     assert parse_log(log)["best_epoch"] == 3
 
 
+def test_a_continued_runs_log_counts_each_epoch_once_with_the_weights_it_went_on_from(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from accuracy_study import parse_log
+
+    def leg(epochs: dict[int, tuple[float, float]]) -> str:
+        lines = [
+            f"epoch {e} training [time: {t:.2f}s, train loss: 1.0]\nepoch {e} evaluating [time: 1.00s, "
+            f"valid_score: {s:.6f}]\n"
+            for e, (t, s) in epochs.items()
+        ]
+        return "".join(lines)
+
+    # the first leg saved epoch 0 (its best), ran 1 and 2, and stopped; the second went on from 0
+    log = leg({0: (10, 0.05), 1: (10, 0.04), 2: (10, 0.045)}) + leg({1: (20, 0.06), 2: (20, 0.055), 3: (20, 0.058)})
+    parsed = parse_log(log)
+    assert parsed["valid_curve"] == [0.05, 0.06, 0.055, 0.058]
+    assert (parsed["epochs_run"], parsed["sec_per_epoch"], parsed["best_epoch"]) == (4, 17.5, 1)
+
+
 def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested_instead_of_killing_the_run(tmp_path):
     data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
     runs, results = tmp_path / "runs", tmp_path / "results"
@@ -222,6 +241,39 @@ def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested
     table = (results / "amazon-beauty.md").read_text()
     assert "| 0.0 | 1.0 (time) |" in table
     assert f"| xLSTM4Rec | {record['valid_curve'][0]:.4f} |" in table  # the validation curve
+
+
+def test_accuracy_study_continues_a_deadline_stopped_run_from_its_checkpoint(tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
+    runs = tmp_path / "runs"
+    script = str(REPO / "benchmarks" / "accuracy_study.py")
+    study = [script, "--datasets", "amazon-beauty", f"--data_path={data}", "--models", "xLSTM4Rec",
+             "--learning_rates", "0.01", "--seeds", "2020", "--epochs", "4", "--set", "train_batch_size=64",
+             "stopping_step=10", "--xlstm_compile", "False", f"--runs_dir={runs}"]  # fmt: skip
+    # a deadline stops the first leg after its first validation (see the test above)
+    first = run_script(*study, "--deadline_s", "600", "--time_stop_margin_s", "599", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (stopped,) = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()]
+    assert stopped["stopped_by_time"] and stopped["epochs_run"] == 1
+    (checkpoint,) = (runs / "saved" / stopped["name"]).glob("*.pth")
+    saved = checkpoint.read_bytes()
+
+    done = run_script(*study, "--resume", "--continue_time_stopped", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"continue {stopped['name']} from {checkpoint.name}" in done.stdout
+    record = [json.loads(line) for line in (runs / "runs.jsonl").read_text().splitlines()][-1]
+    assert record["name"] == stopped["name"] and record["continued_from"] == checkpoint.name
+    # it went on from epoch 0's weights to the planned 4 epochs; epoch 0 is the first leg's
+    assert (record["status"], record["stopped_by_time"], record["epochs_run"]) == ("ok", False, 4)
+    assert len(record["valid_curve"]) == 4 and record["valid_curve"][0] == stopped["valid_curve"][0]
+    assert record["wall_s"] > stopped["wall_s"]
+    log = (runs / "logs" / f"{record['name']}.log").read_text()
+    assert "would end past the study's deadline" in log and "Resume training from epoch 1" in log
+    assert checkpoint.read_bytes() == saved, "the first leg's checkpoint was written over"
+
+    refused = run_script(script, "--continue_time_stopped", "--datasets", "amazon-beauty", f"--runs_dir={runs}",
+                         cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2 and "--continue_time_stopped needs --resume" in refused.stderr
 
 
 def test_accuracy_study_names_a_missing_dataset_and_exits_with_an_error(tmp_path):
@@ -526,7 +578,8 @@ def test_accuracy_study_resume_runs_only_what_runs_jsonl_does_not_hold_as_finish
     (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recorded))
     args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cpu", ablation=False,
                               ablation_only=False, workers=1, threads_per_run=1, deadline_s=float("inf"),
-                              min_left_s=0.0, resume=True, ablation_seeds=None, rerun_time_stopped=False)  # fmt: skip
+                              min_left_s=0.0, resume=True, ablation_seeds=None, rerun_time_stopped=False,
+                              continue_time_stopped=False)  # fmt: skip
     scheduler = accuracy_study.Scheduler(args)
     scheduler.plan()
     scheduler.skip_recorded()
@@ -742,6 +795,8 @@ def test_report_says_what_each_later_study_ran(monkeypatch):
     rerun = sentence("python benchmarks/accuracy_study.py --resume --rerun_time_stopped --ablation_variants 'a b'")
     assert rerun.startswith("Resumed (2026-12-04), running what the runs lacked and, again, the runs a deadline")
     assert rerun.endswith("--ablation_variants 'a b'`.")
+    continued = sentence("python benchmarks/accuracy_study.py --resume --continue_time_stopped")
+    assert "continuing the runs a deadline had stopped from their best epoch's checkpoint" in continued
 
 
 def test_report_gives_each_devices_costs_apart_and_names_the_machine_resumed_runs_ran_on(tmp_path, monkeypatch):
@@ -787,7 +842,8 @@ def test_accuracy_study_records_the_device_and_machine_of_a_rerun_into_its_runs(
     (tmp_path / "environment.json").write_text(json.dumps({"device": "cpu", "workers": 2}))
     args = argparse.Namespace(datasets=["ml-100k"], runs_dir=str(tmp_path), device="cuda", ablation=False,
                               ablation_only=False, workers=6, threads_per_run=1, deadline_s=0.0, min_left_s=0.0,
-                              resume=False, ablation_seeds=None, rerun_time_stopped=False)  # fmt: skip
+                              resume=False, ablation_seeds=None, rerun_time_stopped=False,
+                              continue_time_stopped=False)  # fmt: skip
     accuracy_study.Scheduler(args).loop()  # a deadline of 0: records the rerun, starts nothing
     env = json.loads((tmp_path / "environment.json").read_text())
     (rerun,) = env["reruns"]
