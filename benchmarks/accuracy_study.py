@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED_DATA = REPO.parent / "shared" / "datasets"
 
+CONTINUED_MARK = "==== accuracy_study: continued from"  # in a log, before the leg a checkpoint went on with
 RESULT_LINE = re.compile(r"^RESULT (.*)$", re.MULTILINE)  # what a finished run prints last (see child)
 MODELS = ["xLSTM4Rec", "SASRec", "GRU4Rec", "NARM", "BERT4Rec", "Pop"]
 SEEDS = [2020, 2021, 2022]
@@ -387,7 +388,7 @@ class Scheduler:
     def launch(self, job: Job) -> None:
         log = open(self.runs_dir / "logs" / f"{job.name}.log", "a" if job.resume_from else "w")
         if job.resume_from:  # the log keeps the first leg: parse_log reads the epochs of both
-            log.write(f"\n==== accuracy_study: continued from {job.resume_from} ====\n")
+            log.write(f"\n{CONTINUED_MARK} {job.resume_from} ====\n")
             log.flush()
         env = {**os.environ, "OMP_NUM_THREADS": str(self.args.threads_per_run)}
         if job.phase == "prepare":
@@ -421,6 +422,9 @@ class Scheduler:
             record["status"] = "ok"
             if found:
                 record.update(json.loads(found.group(1)), **parse_log(text))
+                if job.resume_from and job.earlier.get("device") != record["device"]:
+                    # the legs ran on different devices: the time of an epoch is this device's alone
+                    record["sec_per_epoch"] = parse_log(text.split(CONTINUED_MARK)[-1])["sec_per_epoch"]
         else:  # the last line of a traceback names the error
             tail = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["no output"]
             record["status"] = f"failed ({process.returncode}): {tail[0][:300]}"

@@ -243,7 +243,7 @@ def test_accuracy_study_ends_training_at_its_deadline_with_the_best_epoch_tested
     assert f"| xLSTM4Rec | {record['valid_curve'][0]:.4f} |" in table  # the validation curve
 
 
-def test_accuracy_study_continues_a_deadline_stopped_run_from_its_checkpoint(tmp_path):
+def test_accuracy_study_continues_a_deadline_stopped_run_from_its_checkpoint(tmp_path, monkeypatch):
     data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
     runs = tmp_path / "runs"
     script = str(REPO / "benchmarks" / "accuracy_study.py")
@@ -257,6 +257,8 @@ def test_accuracy_study_continues_a_deadline_stopped_run_from_its_checkpoint(tmp
     assert stopped["stopped_by_time"] and stopped["epochs_run"] == 1
     (checkpoint,) = (runs / "saved" / stopped["name"]).glob("*.pth")
     saved = checkpoint.read_bytes()
+    # as if the first leg had run on a GPU: this leg's epochs alone then give the time of an epoch
+    (runs / "runs.jsonl").write_text(json.dumps({**stopped, "device": "cuda"}) + "\n")
 
     done = run_script(*study, "--resume", "--continue_time_stopped", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -270,6 +272,11 @@ def test_accuracy_study_continues_a_deadline_stopped_run_from_its_checkpoint(tmp
     log = (runs / "logs" / f"{record['name']}.log").read_text()
     assert "would end past the study's deadline" in log and "Resume training from epoch 1" in log
     assert checkpoint.read_bytes() == saved, "the first leg's checkpoint was written over"
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from accuracy_study import CONTINUED_MARK, parse_log
+
+    second_leg = parse_log(log.split(CONTINUED_MARK)[-1])
+    assert second_leg["epochs_run"] == 3 and record["sec_per_epoch"] == second_leg["sec_per_epoch"]
 
     refused = run_script(script, "--continue_time_stopped", "--datasets", "amazon-beauty", f"--runs_dir={runs}",
                          cwd=tmp_path)  # fmt: skip
