@@ -290,6 +290,17 @@ def parse_log(text: str) -> dict:
     }
 
 
+def deadline_stopped(runs: list[dict]) -> list[dict]:
+    """The finished runs a deadline stopped short of early stopping."""
+    return [r for r in runs if r["status"] == "ok" and r.get("stopped_by_time")]
+
+
+def newest_checkpoint(runs_dir: Path, name: str) -> Path | None:
+    """The checkpoint a run (or its last continued leg) saved last, under saved/<name>/; None if none."""
+    saved = sorted((runs_dir / "saved" / name).glob("*.pth"), key=lambda path: path.stat().st_mtime)
+    return saved[-1] if saved else None
+
+
 RERUN_KEYS = ("date", "command", "device", "workers", "threads_per_run")  # what environment.json says of a study
 
 
@@ -351,8 +362,8 @@ class Scheduler:
         from study_report import load_runs
 
         rerun = self.args.rerun_time_stopped or self.args.continue_time_stopped
-        recorded = {r["name"]: r for r in load_runs(self.runs_dir)
-                    if r["status"] == "ok" and not (rerun and r.get("stopped_by_time"))}  # fmt: skip
+        runs = load_runs(self.runs_dir)
+        recorded = {r["name"]: r for r in runs if r["status"] == "ok" and not (rerun and r.get("stopped_by_time"))}
 
         def take_recorded() -> None:
             for job in [j for j in self.pending if j.name in recorded]:
@@ -367,23 +378,22 @@ class Scheduler:
             self.add_seeds(dataset, model)
         take_recorded()  # seeds of a complete grid that ran before
         if self.args.continue_time_stopped:
-            self.continue_from_checkpoints()
+            self.continue_from_checkpoints(runs)
 
-    def continue_from_checkpoints(self) -> None:
+    def continue_from_checkpoints(self, runs: list[dict]) -> None:
         """--continue_time_stopped: a planned run that a deadline stopped goes on from the checkpoint its first
-        leg saved (under saved/<name>/, its best epoch) instead of from the start; without one it starts again."""
-        from study_report import load_runs
-
-        stopped = {r["name"]: r for r in load_runs(self.runs_dir) if r["status"] == "ok" and r.get("stopped_by_time")}
+        leg saved (under saved/<name>/, its best epoch) instead of from the start; without one it starts again.
+        ``runs``: the records of runs.jsonl, the last of each name."""
+        stopped = {r["name"]: r for r in deadline_stopped(runs)}
         for job in [j for j in self.pending if j.name in stopped]:
-            saved = sorted((self.runs_dir / "saved" / job.name).glob("*.pth"), key=lambda path: path.stat().st_mtime)
-            if not saved:
+            checkpoint = newest_checkpoint(self.runs_dir, job.name)
+            if checkpoint is None:
                 print(
                     f"no checkpoint of {job.name} under {self.runs_dir / 'saved'}: it runs from the start", flush=True
                 )
                 continue
-            job.resume_from, job.earlier = str(saved[-1].resolve()), stopped[job.name]
-            print(f"continue {job.name} from {saved[-1].name}", flush=True)
+            job.resume_from, job.earlier = str(checkpoint.resolve()), stopped[job.name]
+            print(f"continue {job.name} from {checkpoint.name}", flush=True)
 
     def launch(self, job: Job) -> None:
         log = open(self.runs_dir / "logs" / f"{job.name}.log", "a" if job.resume_from else "w")
@@ -416,8 +426,7 @@ class Scheduler:
                   "epochs_planned": {**PLANS[job.dataset].settings, **job.extra}.get("epochs")}  # fmt: skip
         if job.resume_from:
             record.update(continued_from=Path(job.resume_from).name, wall_s=record["wall_s"] + job.earlier["wall_s"])
-        found = list(RESULT_LINE.finditer(text))[-1:]  # a continued run's log holds its first leg's too
-        found = found[0] if found else None
+        found = ([None] + list(RESULT_LINE.finditer(text)))[-1]  # a continued run's log holds its first leg's too
         if process.returncode == 0 and (found or job.phase == "prepare"):
             record["status"] = "ok"
             if found:

@@ -161,19 +161,18 @@ PY
     cp -r "$runs/runs.jsonl" "$runs/environment.json" "$runs/logs" "$OUT/runs/" 2>/dev/null
     # the newest checkpoint of each run whose last record a deadline stopped: 16 MiB a file comes back
     python3 - "$runs" "$FINAL/checkpoints.tar" > "$OUT/checkpoints.log" 2>&1 <<'PY'
-import json, sys, tarfile
+import sys, tarfile
 from pathlib import Path
+sys.path.insert(0, "benchmarks")
+from accuracy_study import deadline_stopped, newest_checkpoint
+from study_report import load_runs
 runs = Path(sys.argv[1])
-last = {}
-for line in (runs / "runs.jsonl").read_text().splitlines():
-    record = json.loads(line)
-    last[record["name"]] = record
-stopped = [name for name, r in last.items() if r.get("status") == "ok" and r.get("stopped_by_time")]
+stopped = [r["name"] for r in deadline_stopped(load_runs(runs))]
 with tarfile.open(sys.argv[2], "w") as tar:
     for name in stopped:
-        saved = sorted((runs / "saved" / name).glob("*.pth"), key=lambda path: path.stat().st_mtime)
-        if saved:
-            tar.add(saved[-1], arcname=f"saved/{name}/{saved[-1].name}")
+        checkpoint = newest_checkpoint(runs, name)
+        if checkpoint is not None:
+            tar.add(checkpoint, arcname=f"saved/{name}/{checkpoint.name}")
 print(f"{len(stopped)} deadline-stopped run(s); checkpoints: {len(tarfile.open(sys.argv[2]).getnames())}")
 PY
     log "accuracy runs copied; $(tail -1 "$OUT/checkpoints.log"), $(du -h "$FINAL/checkpoints.tar" | cut -f1)"
