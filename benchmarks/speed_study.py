@@ -77,6 +77,18 @@ PROBE_VARIANTS = {
         ("cuda",),
     ),
     "xLSTM4Rec parallel, compiled, cuda": ("xLSTM4Rec", {"xlstm_backend": "torch", "xlstm_compile": True}, ("cuda",)),
+    # The block order that leads on amazon-beauty's validation (README): the first block sLSTM, whose CPU form
+    # is xlstm's Python loop over time, so its cost grows with the length unlike the mLSTM rows'.
+    "xLSTM4Rec sLSTM first, parallel, compiled": (
+        "xLSTM4Rec",
+        {"xlstm_backend": "torch", "xlstm_compile": True, "slstm_at": [0]},
+        ("cpu",),
+    ),
+    "xLSTM4Rec sLSTM first, chunkwise, compiled": (
+        "xLSTM4Rec",
+        {"xlstm_backend": "torch_chunkwise", "xlstm_compile": True, "slstm_at": [0]},
+        ("cpu",),
+    ),
 }
 ALL_VARIANTS = {**VARIANTS, **PROBE_VARIANTS}
 TOP_KERNELS = 8  # per row, in the profile's kernel list

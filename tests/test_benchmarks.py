@@ -99,6 +99,23 @@ def test_speed_study_ranks_the_profiled_kernels_by_summed_time_and_tables_them(m
     assert "| 200 | 2048 | SASRec | `norm/grad` | 1 | 0.50 | 36% |" in table  # a '|' would split the cell
 
 
+@pytest.mark.parametrize(
+    "variant", ["xLSTM4Rec sLSTM first, parallel, compiled", "xLSTM4Rec sLSTM first, chunkwise, compiled"]
+)
+def test_speed_study_times_the_slstm_first_order_it_names(monkeypatch, tmp_path, variant):
+    # Config keeps an unknown key silently, so a misspelt property would time the mLSTM-only stack under this name.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from speed_study import ALL_VARIANTS
+    from streaming_latency import build, write_catalogue
+    from xlstm.blocks.mlstm.block import mLSTMBlock
+    from xlstm.blocks.slstm.block import sLSTMBlock
+
+    model_name, props, devices = ALL_VARIANTS[variant]
+    model = build(model_name, 8, write_catalogue(tmp_path), **props)
+    assert [type(block) for block in model.xlstm.blocks] == [sLSTMBlock, mLSTMBlock]
+    assert devices == ("cpu",)
+
+
 def test_speed_study_refuses_a_variant_it_does_not_know(tmp_path):
     done = run_script(str(REPO / "benchmarks" / "speed_study.py"), "--variants", "SASRec", "SASrec", cwd=tmp_path)
     assert done.returncode == 2
