@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -260,6 +261,7 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="default: benchmarks/results/speed_<device>")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.command = shlex.join(["python", "benchmarks/speed_study.py", *sys.argv[1:]])  # quoted: it can be rerun
 
     if args.child:
         if args.device == "cpu":
@@ -318,7 +320,7 @@ def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> N
     lines = [
         f"# Speed: xLSTM4Rec against SASRec and GRU4Rec ({args.device})",
         "",
-        f"`python benchmarks/speed_study.py --device {args.device}` ({date.today().isoformat()}). Synthetic "
+        f"`{args.command}` ({date.today().isoformat()}). Synthetic "
         "full-length sequences over 1682 items, hidden size 64, 2 blocks/layers, CE loss over all items. "
         f"Medians of {args.repeats} steps after {args.warmup} warm-up steps, each model in its own process, "
         "one after another. 'x SASRec' divides by SASRec's median at the same length in this run: a training "

@@ -76,7 +76,9 @@ def test_speed_study_times_each_model_against_sasrec(tmp_path):
     assert all(row["profile"] == "ok" for row in rows.values())
     assert 100 < int(rows["SASRec"]["ops_per_step"]) < int(rows["xLSTM4Rec parallel, eager"]["ops_per_step"])
     assert rows["SASRec"]["kernels_per_step"] == rows["SASRec"]["gpu_busy_ms"] == ""
-    assert "| ops/step | kernels/step | GPU busy ms/step |" in output.with_suffix(".md").read_text()
+    table = output.with_suffix(".md").read_text()
+    assert "| ops/step | kernels/step | GPU busy ms/step |" in table
+    assert "--variants SASRec 'xLSTM4Rec parallel, eager'" in table  # the command that reruns it
 
 
 def test_speed_study_ranks_the_profiled_kernels_by_summed_time_and_tables_them(monkeypatch, tmp_path):
@@ -93,7 +95,9 @@ def test_speed_study_ranks_the_profiled_kernels_by_summed_time_and_tables_them(m
     row = {"device": "cuda", "length": 200, "batch": 2048, "variant": "SASRec", "status": "ok", "train_ms": 2.0,
            "gpu_busy_ms": 1.4, "top_kernels": ranked}  # fmt: skip
     output = tmp_path / "speed_cuda"
-    write_results(output, [row], argparse.Namespace(device="cuda", repeats=5, warmup=2))
+    write_results(
+        output, [row], argparse.Namespace(device="cuda", repeats=5, warmup=2, command="python speed_study.py")
+    )
     table = output.with_suffix(".md").read_text()
     assert "| 200 | 2048 | SASRec | `gemm` | 2 | 0.70 | 50% |" in table
     assert "| 200 | 2048 | SASRec | `norm/grad` | 1 | 0.50 | 36% |" in table  # a '|' would split the cell
@@ -120,6 +124,27 @@ def test_speed_study_refuses_a_variant_it_does_not_know(tmp_path):
     done = run_script(str(REPO / "benchmarks" / "speed_study.py"), "--variants", "SASRec", "SASrec", cwd=tmp_path)
     assert done.returncode == 2
     assert "unknown --variants ['SASrec']" in done.stderr and "'SASRec, AMP'" in done.stderr
+
+
+def test_the_shipped_amazon_beauty_props_are_the_runs_the_readme_reports(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from accuracy_study import ABLATION, PLANS
+    from recbole.data import create_dataset
+    from xlstm.blocks.mlstm.block import mLSTMBlock
+    from xlstm.blocks.slstm.block import sLSTMBlock
+
+    from recbole_xlstm.config import Config
+    from recbole_xlstm.model import xLSTM4Rec
+
+    data = write_tiny_dataset(tmp_path / "data", name="amazon-beauty")
+    files = [str(REPO / "props" / "amazon-beauty.yaml"), str(REPO / "props" / "xLSTM4Rec-amazon-beauty.yaml")]
+    config = Config(model="xLSTM4Rec", dataset="amazon-beauty", config_file_list=files,
+                    config_dict={"data_path": str(data), "use_gpu": False})  # fmt: skip
+    budget = {key: PLANS["amazon-beauty"].settings[key] for key in ("train_batch_size", "epochs", "stopping_step")}
+    reported = {**ABLATION["sLSTM first, xLSTM dropout 0.2, label smoothing 0.1"], **budget, "learning_rate": 0.004}
+    assert {key: config[key] for key in reported} == reported
+    model = xLSTM4Rec(config, create_dataset(config))
+    assert [type(block) for block in model.xlstm.blocks] == [sLSTMBlock, mLSTMBlock]
 
 
 def test_accuracy_study_tunes_then_runs_seeds_of_the_best_rate_and_reports(tmp_path):
