@@ -80,16 +80,14 @@ PROBE_VARIANTS = {
     "xLSTM4Rec parallel, compiled, cuda": ("xLSTM4Rec", {"xlstm_backend": "torch", "xlstm_compile": True}, ("cuda",)),
     # The block order that leads on amazon-beauty's validation (README): the first block sLSTM, whose CPU form
     # is xlstm's Python loop over time, so its cost grows with the length unlike the mLSTM rows'.
-    "xLSTM4Rec sLSTM first, parallel, compiled": (
-        "xLSTM4Rec",
-        {"xlstm_backend": "torch", "xlstm_compile": True, "slstm_at": [0]},
-        ("cpu",),
-    ),
-    "xLSTM4Rec sLSTM first, chunkwise, compiled": (
-        "xLSTM4Rec",
-        {"xlstm_backend": "torch_chunkwise", "xlstm_compile": True, "slstm_at": [0]},
-        ("cpu",),
-    ),
+    **{
+        f"xLSTM4Rec sLSTM first, {form}, compiled": (
+            "xLSTM4Rec",
+            {**VARIANTS[f"xLSTM4Rec {form}, compiled"][1], "slstm_at": [0]},
+            ("cpu",),
+        )
+        for form in ("parallel", "chunkwise")
+    },
 }
 ALL_VARIANTS = {**VARIANTS, **PROBE_VARIANTS}
 TOP_KERNELS = 8  # per row, in the profile's kernel list
@@ -261,7 +259,6 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="default: benchmarks/results/speed_<device>")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.command = shlex.join(["python", "benchmarks/speed_study.py", *sys.argv[1:]])  # quoted: it can be rerun
 
     if args.child:
         if args.device == "cpu":
@@ -276,6 +273,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown --variants {unknown}; choose from {list(ALL_VARIANTS)}")
     output = Path(args.output or REPO / "benchmarks" / "results" / f"speed_{args.device}")
+    args.command = shlex.join(["python", "benchmarks/speed_study.py", *sys.argv[1:]])  # quoted: it can be rerun
     rows = []
     for length in args.lengths:
         for variant in variants:
