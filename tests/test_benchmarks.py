@@ -900,3 +900,68 @@ def test_accuracy_study_records_the_device_and_machine_of_a_rerun_into_its_runs(
     assert (rerun["device"], rerun["workers"], env["device"]) == ("cuda", 6, "cpu")
     assert rerun["machine"]["cpu_cores"] == os.cpu_count() and rerun["machine"]["torch"]
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+def test_paired_bootstrap_draws_the_same_users_for_both_models(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import numpy as np
+    from paired_bootstrap import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    b = rng.random(500)
+    # A scores every user 10% above B: paired draws see +10% in every resample; unpaired ones would not.
+    paired = paired_bootstrap(1.1 * b, b, resamples=2000)
+    assert paired.relative_difference == pytest.approx(0.1)
+    assert paired.low == pytest.approx(0.1) and paired.high == pytest.approx(0.1)
+    assert paired.share_above_zero == 1.0 and paired.share_above_target == 1.0
+    # The same values for other users: equal means, and an interval that holds 0 on both sides.
+    shuffled = paired_bootstrap(rng.permutation(b), b, resamples=2000)
+    assert shuffled.relative_difference == pytest.approx(0.0)
+    assert shuffled.low < -0.02 and shuffled.high > 0.02 and 0.2 < shuffled.share_above_zero < 0.8
+    with pytest.raises(ValueError, match="same users"):
+        paired_bootstrap(b, b[:-1])
+
+
+def test_paired_bootstrap_scores_each_test_user_as_recboles_test_mean_and_writes_its_report(tmp_path):
+    from conftest import train_with_the_run_script
+
+    from recbole_xlstm.quick_start import evaluate_checkpoint
+
+    checkpoint, _, _ = train_with_the_run_script(tmp_path / "a", epochs=2)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from paired_bootstrap import main, score_users
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+    scored = score_users(checkpoint, "ndcg", 10)
+    assert len(scored.user_ids) == len(set(scored.user_ids.tolist())) == 80  # every tiny user, once
+    assert scored.mean == pytest.approx(evaluate_checkpoint(checkpoint)["test"]["ndcg@10"], abs=5e-5)
+    assert scored.values.min() >= 0.0 and scored.values.max() <= 1.0 and scored.values.max() > 0.0
+
+    out = tmp_path / "report" / "tiny_paired"
+    result = main(["--dataset_label", "tiny", "--a", "A", checkpoint, "--b", "B", checkpoint,
+                   "--resamples", "200", "--output", str(out)])  # fmt: skip
+    assert result.relative_difference == 0.0 and result.low == 0.0 and result.high == 0.0
+    report = out.with_suffix(".md").read_text()
+    assert "| A | B | A against B |" in report and "+0.0% to +0.0%" in report
+    assert json.loads(out.with_suffix(".json").read_text())["checkpoint_means"]["A"] == [pytest.approx(scored.mean)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--a", "A", "{missing}", "--b", "B", "{file}"], "no such checkpoint: {missing}"),
+        (["--a", "A", "{file}", "--b", "A", "{file}"], "both named A"),
+        (["--a", "A", "{file}", "--b", "B", "{file}", "--metric", "auc@10"], "one of hit, map, mrr, ndcg"),
+        (["--a", "A", "{file}", "--b", "B", "{file}", "--metric", "ndcg"], "expected NAME@K"),
+    ],
+)
+def test_paired_bootstrap_names_what_is_wrong_with_its_arguments_before_loading_anything(tmp_path, args, message):
+    paths = {"missing": str(tmp_path / "nope.pth"), "file": str(tmp_path / "empty.pth")}
+    (tmp_path / "empty.pth").write_bytes(b"")  # never loaded: the arguments are checked first
+    argv = [a.format(**paths) for a in args]
+    done = run_script(str(REPO / "benchmarks" / "paired_bootstrap.py"), "--dataset_label", "x", *argv,
+                      "--output", str(tmp_path / "o"), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and message.format(**paths) in done.stderr, done.stderr
+    assert not (tmp_path / "o.md").exists()
