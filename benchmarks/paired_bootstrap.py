@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> PairedResult:
     parser.add_argument("--target", type=float, default=0.05, help="the relative margin the target asks for")
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where the checkpoints are scored (cpu, cuda)")
     parser.add_argument("--output", required=True, help="path without suffix: writes .md and .json")
     args = parser.parse_args(argv)
     for flag in ("a", "b"):
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> PairedResult:
     from recbole_xlstm.tune_report import environment, machine_line
 
     command = shlex.join(["python", "benchmarks/paired_bootstrap.py", *(sys.argv[1:] if argv is None else argv)])
-    scored = {names[0]: [score_users(f, metric, int(k)) for f in names[1:]] for names in (args.a, args.b)}
+    scored = {names[0]: [score_users(f, metric, int(k), args.device) for f in names[1:]] for names in (args.a, args.b)}
     (users_a, a), (users_b, b) = (mean_over_checkpoints(scored[n[0]]) for n in (args.a, args.b))
     if not np.array_equal(users_a, users_b):
         parser.error("the two models' checkpoints scored different test users: not the same dataset and split")
