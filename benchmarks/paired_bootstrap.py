@@ -52,6 +52,8 @@ def score_users(model_file: str, metric: str = "ndcg", k: int = 10, device: str 
     from recbole_xlstm.registry import get_trainer
 
     config, model, _, _, _, test_data = load_data_and_model(model_file, device)
+    if k > max(config["topk"]):
+        raise ValueError(f"{metric}@{k}: the checkpoint's config ranks only the top {max(config['topk'])} (topk)")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     user_batches: list[torch.Tensor] = []
     structs: list = []
@@ -72,8 +74,6 @@ def score_users(model_file: str, metric: str = "ndcg", k: int = 10, device: str 
     trainer.evaluate(test_data, load_best_model=False, show_progress=False)
 
     metric_class = metrics_dict[metric.lower()]
-    if k > max(config["topk"]):
-        raise ValueError(f"{metric}@{k}: the checkpoint's config ranks only the top {max(config['topk'])} (topk)")
     per_user = metric_class(config).metric_info(*metric_class(config).used_info(structs[-1]))
     return Scored(model_file, torch.cat(user_batches).numpy(), np.asarray(per_user[:, k - 1], dtype=float))
 

@@ -922,17 +922,14 @@ def test_paired_bootstrap_draws_the_same_users_for_both_models(monkeypatch):
         paired_bootstrap(b, b[:-1])
 
 
-def test_paired_bootstrap_scores_each_test_user_as_recboles_test_mean_and_writes_its_report(tmp_path):
+def test_paired_bootstrap_scores_each_test_user_as_recboles_test_mean_and_writes_its_report(tmp_path, monkeypatch):
     from conftest import train_with_the_run_script
 
     from recbole_xlstm.quick_start import evaluate_checkpoint
 
     checkpoint, _, _ = train_with_the_run_script(tmp_path / "a", epochs=2)
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from paired_bootstrap import main, score_users
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from paired_bootstrap import main, score_users
 
     scored = score_users(checkpoint, "ndcg", 10)
     assert len(scored.user_ids) == len(set(scored.user_ids.tolist())) == 80  # every tiny user, once
