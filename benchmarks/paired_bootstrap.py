@@ -73,8 +73,8 @@ def score_users(model_file: str, metric: str = "ndcg", k: int = 10, device: str 
     trainer.evaluator.evaluate = evaluate_and_keep_struct
     trainer.evaluate(test_data, load_best_model=False, show_progress=False)
 
-    metric_class = metrics_dict[metric.lower()]
-    per_user = metric_class(config).metric_info(*metric_class(config).used_info(structs[-1]))
+    metric_object = metrics_dict[metric.lower()](config)
+    per_user = metric_object.metric_info(*metric_object.used_info(structs[-1]))
     return Scored(model_file, torch.cat(user_batches).numpy(), np.asarray(per_user[:, k - 1], dtype=float))
 
 
