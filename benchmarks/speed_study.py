@@ -67,11 +67,14 @@ PROBE_VARIANTS = {
         {"xlstm_backend": "cuda", "xlstm_compile": False, "reproducibility": False},
         ("cuda",),
     ),
-    "xLSTM4Rec Triton chunkwise, eager, chunk 128": (
-        "xLSTM4Rec",
-        {"xlstm_backend": "cuda", "xlstm_compile": False, "mlstm_chunk_size": 128},
-        ("cuda",),
-    ),
+    **{
+        f"xLSTM4Rec Triton chunkwise, eager, chunk {chunk}": (
+            "xLSTM4Rec",
+            {"xlstm_backend": "cuda", "xlstm_compile": False, "mlstm_chunk_size": chunk},
+            ("cuda",),
+        )
+        for chunk in (16, 32, 128)  # on CPU the native kernel is fastest at 16 (below); Triton keeps 64 until timed
+    },
     "xLSTM4Rec Triton chunkwise, eager, AMP": (
         "xLSTM4Rec",
         {"xlstm_backend": "cuda", "xlstm_compile": False, "amp": True},
@@ -87,6 +90,17 @@ PROBE_VARIANTS = {
             ("cpu",),
         )
         for form in ("parallel", "chunkwise")
+    },
+    # mlstm_kernels' chunkwise kernels pad the length to a multiple of the chunk: at length 200 a chunk of 64
+    # computes 256 positions, one of 16 computes 208 (in 13 chunks instead of 4). "xLSTM4Rec chunkwise, compiled"
+    # runs the native kernel's default chunk (backends.DEFAULT_CHUNK_SIZE).
+    **{
+        f"xLSTM4Rec chunkwise, compiled, chunk {chunk}": (
+            "xLSTM4Rec",
+            {**VARIANTS["xLSTM4Rec chunkwise, compiled"][1], "mlstm_chunk_size": chunk},
+            ("cpu",),
+        )
+        for chunk in (16, 32, 64, 128)
     },
 }
 ALL_VARIANTS = {**VARIANTS, **PROBE_VARIANTS}

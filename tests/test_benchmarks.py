@@ -120,6 +120,18 @@ def test_speed_study_times_the_slstm_first_order_it_names(monkeypatch, tmp_path,
     assert devices == ("cpu",)
 
 
+@pytest.mark.parametrize("chunk", [16, 32, 64, 128])
+def test_speed_study_runs_the_chunk_it_names(monkeypatch, tmp_path, chunk):
+    # a misspelt property would time the default chunk (64) under this name
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from speed_study import ALL_VARIANTS
+    from streaming_latency import build, write_catalogue
+
+    model_name, props, _ = ALL_VARIANTS[f"xLSTM4Rec chunkwise, compiled, chunk {chunk}"]
+    model = build(model_name, 8, write_catalogue(tmp_path), **props)
+    assert model.backend_used == f"mLSTM chunkwise--native_custbw (chunk {chunk})"
+
+
 def test_speed_study_refuses_a_variant_it_does_not_know(tmp_path):
     done = run_script(str(REPO / "benchmarks" / "speed_study.py"), "--variants", "SASRec", "SASrec", cwd=tmp_path)
     assert done.returncode == 2

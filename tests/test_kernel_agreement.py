@@ -19,9 +19,11 @@ from recbole_xlstm.model.backends import NATIVE_CHUNKWISE_KERNEL, TRITON_CHUNKWI
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.mark.parametrize("length", [50, 200])  # 50: padded to one chunk of 64; 200: four chunks, padded
-def test_native_chunkwise_cell_matches_the_parallel_form_with_gradients(length):
-    row = compare_cell(NATIVE_CHUNKWISE_KERNEL, length, "cpu")
+# 50: padded to one chunk of 64, or four of 16; 200: four chunks of 64 or 13 of 16, padded (16: the CPU default)
+@pytest.mark.parametrize("chunk_size", [16, 64])
+@pytest.mark.parametrize("length", [50, 200])
+def test_native_chunkwise_cell_matches_the_parallel_form_with_gradients(length, chunk_size):
+    row = compare_cell(NATIVE_CHUNKWISE_KERNEL, length, "cpu", chunk_size)
     assert row["output"] < TOLERANCE["native"] and row["gradients"] < TOLERANCE["native"], row
 
 

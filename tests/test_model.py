@@ -215,7 +215,7 @@ def test_a_copy_of_the_model_does_not_share_the_compiled_blocks(tiny_config):
     ("max_length", "slstm_at", "expected"),
     [
         (10, [], "mLSTM parallel (xlstm pure torch)"),
-        (200, [], f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 64)"),
+        (200, [], f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 16)"),  # mlstm_chunk_size null: the native kernel's 16
         (10, [1], "mLSTM parallel (xlstm pure torch), sLSTM vanilla"),
         (10, [0, 1], "sLSTM vanilla"),
     ],
@@ -229,3 +229,10 @@ def test_auto_backend_on_cpu_goes_chunkwise_for_long_sequences_and_names_only_th
     assert kernels == (
         {"ChunkwiseMLSTM"} if "chunkwise" in expected else ({"function"} if slstm_at != [0, 1] else set())
     )
+
+
+def test_an_explicit_mlstm_chunk_size_overrides_the_kernels_default(tiny_config):
+    _, model, _ = build(tiny_config(MAX_ITEM_LIST_LENGTH=200, mlstm_chunk_size=64))
+    assert model.backend_used == f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 64)"
+    cells = [cell for cell in model.xlstm.modules() if isinstance(cell, mLSTMCell)]
+    assert cells and all(cell.backend_fn.chunk_size == 64 for cell in cells)

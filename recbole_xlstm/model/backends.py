@@ -114,11 +114,26 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
     kernel(q, q, q, gate, gate).sum().backward()
 
 
+# The chunk each kernel runs when mlstm_chunk_size is null: the fastest measured training step.
+# Native (pure torch; what CPU runs), 2-core Xeon, batch 256, hidden 64, 2 blocks (benchmarks/results/
+# speed_cpu_chunk*.md, 2026-12-05): at length 200 the step's median over five runs was 0.71x SASRec's at chunk 16,
+# 0.68x at 32, 0.97x at 64; at 100, 0.95x / 1.21x / 1.53x; at 1000 all three level. Smaller chunks pad less
+# (200 -> 208 at 16, 256 at 64). Triton (GPU), H200, batch 2048, length 200: 64 and 128 level (149.0 / 150.5 ms);
+# 16 and 32 not timed on a GPU yet, so it keeps 64.
+DEFAULT_CHUNK_SIZE = {NATIVE_CHUNKWISE_KERNEL: 16, TRITON_CHUNKWISE_KERNEL: 64}
+
+
+def chunk_size_for(kernel_name: str, requested: int | None) -> int:
+    return DEFAULT_CHUNK_SIZE[kernel_name] if requested is None else requested
+
+
 # From this sequence length on, ``auto`` runs mLSTM chunkwise. Measured (benchmarks/results/speed_cpu.md,
 # speed_cuda.md; batch 256, hidden 64, 2 blocks), training step, parallel against chunkwise:
 # CPU (compiled) 320 vs 493 ms at length 50, 2592 vs 2370 at 200, 15097 vs 2874 at 1000 (batch 64);
 # H100 (eager, Triton) 11.5 vs 16.1 ms at 50, 31.5 vs 24.3 at 200; H200 with the GPU layers of gpu_layers.py
-# 14.7 vs 17.0 ms at 50, 18.4 vs 17.2 at 200.
+# 14.7 vs 17.0 ms at 50, 18.4 vs 17.2 at 200 (all with chunks of 64). CPU with chunks of 16 (2026-12-05): 242 vs
+# 326 ms at 50, 683 vs 565 at 100 (821 vs 745 and 700 in another run); the switch stays at 200 until lengths
+# between 50 and 100, and 100 on a GPU, are timed.
 CHUNKWISE_FROM_LENGTH = 200
 PARALLEL_MLSTM = "mLSTM parallel (xlstm pure torch)"
 
@@ -135,12 +150,13 @@ def build_block_stack(
     make_config: Callable[[str], xLSTMBlockStackConfig],
     requested: str,
     device: torch.device,
-    chunk_size: int,
+    chunk_size: int | None,
     seq_len: int = 0,
 ) -> tuple[xLSTMBlockStack, str]:
     """Build the block stack for the requested backend (``auto``: chunkwise mLSTM from
-    CHUNKWISE_FROM_LENGTH on, the parallel form below it). On a GPU, whatever the backend, the
-    projections and norms run in the forms of gpu_layers (same parameters and outputs, faster kernels).
+    CHUNKWISE_FROM_LENGTH on, the parallel form below it). ``chunk_size`` None: DEFAULT_CHUNK_SIZE of the
+    kernel that runs. On a GPU, whatever the backend, the projections and norms run in the forms of
+    gpu_layers (same parameters and outputs, faster kernels).
 
     Returns the stack and a one-line description of what runs (logged, and kept on the model).
     """
@@ -155,7 +171,7 @@ def _stack_for_backend(
     make_config: Callable[[str], xLSTMBlockStackConfig],
     requested: str,
     device: torch.device,
-    chunk_size: int,
+    chunk_size: int | None,
     seq_len: int,
 ) -> tuple[xLSTMBlockStack, str]:
     if requested not in BACKENDS:
@@ -173,6 +189,7 @@ def _stack_for_backend(
     if requested in ("torch", "torch_chunkwise"):
         stack = xLSTMBlockStack(make_config("vanilla"))
         if requested == "torch_chunkwise":
+            chunk_size = chunk_size_for(NATIVE_CHUNKWISE_KERNEL, chunk_size)
             use_mlstm_kernel(stack, ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size))
             mlstm = f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {chunk_size})"
             return stack, describe(stack.config, mlstm, "sLSTM vanilla")
@@ -190,6 +207,7 @@ def _stack_for_backend(
         slstm = "sLSTM vanilla (fallback)"
     if not strict and not long_sequences:
         return stack, describe(stack.config, PARALLEL_MLSTM, slstm)
+    chunk_size = chunk_size_for(TRITON_CHUNKWISE_KERNEL, chunk_size)
     try:
         kernel = ChunkwiseMLSTM(TRITON_CHUNKWISE_KERNEL, chunk_size, max_grid_z=CUDA_MAX_GRID_Z)
         _probe(kernel, device)

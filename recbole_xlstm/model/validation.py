@@ -108,8 +108,9 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
     _require(backend in BACKENDS, f"xlstm_backend must be one of {list(BACKENDS)}, got {backend!r}.")
     chunk = config["mlstm_chunk_size"]
     _require(
-        _is_int(chunk) and chunk >= 16 and chunk & (chunk - 1) == 0,
-        f"mlstm_chunk_size must be a power of two >= 16 (the chunkwise kernels' tile), got {chunk!r}.",
+        chunk is None or (_is_int(chunk) and chunk >= 16 and chunk & (chunk - 1) == 0),
+        f"mlstm_chunk_size must be a power of two >= 16 (the chunkwise kernels' tile) or null (each kernel's "
+        f"measured best), got {chunk!r}.",
     )
     _require(config["loss_type"] in ("CE", "BPR"), f"loss_type must be 'CE' or 'BPR', got {config['loss_type']!r}.")
     check_label_smoothing(config)
