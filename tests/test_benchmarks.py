@@ -122,7 +122,7 @@ def test_speed_study_times_the_slstm_first_order_it_names(monkeypatch, tmp_path,
 
 @pytest.mark.parametrize("chunk", [16, 32, 64, 128])
 def test_speed_study_runs_the_chunk_it_names(monkeypatch, tmp_path, chunk):
-    # a misspelt property would time the default chunk (64) under this name
+    # a misspelt property would time the default chunk under this name
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     from speed_study import ALL_VARIANTS
     from streaming_latency import build, write_catalogue

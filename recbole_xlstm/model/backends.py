@@ -117,8 +117,9 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
 # The chunk each kernel runs when mlstm_chunk_size is null: the fastest measured training step.
 # Native (pure torch; what CPU runs), 2-core Xeon, batch 256, hidden 64, 2 blocks (benchmarks/results/
 # speed_cpu_chunk*.md, 2026-12-05): at length 200 the step's median over five runs was 0.71x SASRec's at chunk 16,
-# 0.68x at 32, 0.97x at 64; at 100, 0.95x / 1.21x / 1.53x; at 1000 all three level. Smaller chunks pad less
-# (200 -> 208 at 16, 256 at 64). Triton (GPU), H200, batch 2048, length 200: 64 and 128 level (149.0 / 150.5 ms);
+# 0.68x at 32, 0.97x at 64; at 100 (one run) 0.95x / 1.21x / 1.53x; at 1000 (batch 64, two runs) 16 was the
+# fastest in one (18% under 64) and all three within 5% in the other. Smaller chunks pad less (200 -> 208 at 16,
+# 256 at 64). Triton (GPU), H200, batch 2048, length 200: 64 and 128 level (149.0 / 150.5 ms);
 # 16 and 32 not timed on a GPU yet, so it keeps 64.
 DEFAULT_CHUNK_SIZE = {NATIVE_CHUNKWISE_KERNEL: 16, TRITON_CHUNKWISE_KERNEL: 64}
 
