@@ -127,9 +127,11 @@ def test_speed_study_runs_the_chunk_it_names(monkeypatch, tmp_path, chunk):
     from speed_study import ALL_VARIANTS
     from streaming_latency import build, write_catalogue
 
+    from recbole_xlstm.model.backends import NATIVE_CHUNKWISE_KERNEL
+
     model_name, props, _ = ALL_VARIANTS[f"xLSTM4Rec chunkwise, compiled, chunk {chunk}"]
     model = build(model_name, 8, write_catalogue(tmp_path), **props)
-    assert model.backend_used == f"mLSTM chunkwise--native_custbw (chunk {chunk})"
+    assert model.backend_used == f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {chunk})"
 
 
 def test_speed_study_refuses_a_variant_it_does_not_know(tmp_path):

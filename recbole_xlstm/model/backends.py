@@ -34,6 +34,16 @@ CUDA_MAX_GRID_Z = 65535
 logger = logging.getLogger()
 
 
+# The chunk each kernel runs when mlstm_chunk_size is null: the fastest measured training step.
+# Native (pure torch; what CPU runs), 2-core Xeon, batch 256, hidden 64, 2 blocks (benchmarks/results/
+# speed_cpu_chunk*.md, 2026-12-05): at length 200 the step's median over five runs was 0.71x SASRec's at chunk 16,
+# 0.68x at 32, 0.97x at 64; at 100 (one run) 0.95x / 1.21x / 1.53x; at 1000 (batch 64, two runs) 16 was the
+# fastest in one (18% under 64) and all three within 5% in the other. Smaller chunks pad less (200 -> 208 at 16,
+# 256 at 64). Triton (GPU), H200, batch 2048, length 200: 64 and 128 level (149.0 / 150.5 ms);
+# 16 and 32 not timed on a GPU yet, so it keeps 64.
+DEFAULT_CHUNK_SIZE = {NATIVE_CHUNKWISE_KERNEL: 16, TRITON_CHUNKWISE_KERNEL: 64}
+
+
 class ChunkwiseMLSTM:
     """Stands in for ``parallel_stabilized_simple`` as ``mLSTMCell.backend_fn`` (xlstm 2.0.6 has
     no switch for it) and calls a chunkwise kernel of mlstm_kernels instead.
@@ -41,15 +51,16 @@ class ChunkwiseMLSTM:
     mlstm_kernels' chunkwise kernels need the length to be a multiple of the chunk size, so the
     sequence is right-padded and cut back: the kernel is causal, so padding after the last
     position changes nothing before it. ``max_grid_z``: the most chunks x batch x heads one call
-    may have; a larger batch runs in slices (sequences are independent).
+    may have; a larger batch runs in slices (sequences are independent). ``chunk_size`` None: the
+    kernel's DEFAULT_CHUNK_SIZE.
     """
 
-    def __init__(self, kernel_name: str, chunk_size: int, max_grid_z: int | None = None) -> None:
+    def __init__(self, kernel_name: str, chunk_size: int | None = None, max_grid_z: int | None = None) -> None:
         from mlstm_kernels.torch import get_mlstm_kernel
 
         self.kernel_name = kernel_name
         self.kernel = get_mlstm_kernel(kernel_name)
-        self.chunk_size = chunk_size
+        self.chunk_size = DEFAULT_CHUNK_SIZE[kernel_name] if chunk_size is None else chunk_size
         self.max_grid_z = max_grid_z
 
     def __call__(
@@ -114,20 +125,6 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
     kernel(q, q, q, gate, gate).sum().backward()
 
 
-# The chunk each kernel runs when mlstm_chunk_size is null: the fastest measured training step.
-# Native (pure torch; what CPU runs), 2-core Xeon, batch 256, hidden 64, 2 blocks (benchmarks/results/
-# speed_cpu_chunk*.md, 2026-12-05): at length 200 the step's median over five runs was 0.71x SASRec's at chunk 16,
-# 0.68x at 32, 0.97x at 64; at 100 (one run) 0.95x / 1.21x / 1.53x; at 1000 (batch 64, two runs) 16 was the
-# fastest in one (18% under 64) and all three within 5% in the other. Smaller chunks pad less (200 -> 208 at 16,
-# 256 at 64). Triton (GPU), H200, batch 2048, length 200: 64 and 128 level (149.0 / 150.5 ms);
-# 16 and 32 not timed on a GPU yet, so it keeps 64.
-DEFAULT_CHUNK_SIZE = {NATIVE_CHUNKWISE_KERNEL: 16, TRITON_CHUNKWISE_KERNEL: 64}
-
-
-def chunk_size_for(kernel_name: str, requested: int | None) -> int:
-    return DEFAULT_CHUNK_SIZE[kernel_name] if requested is None else requested
-
-
 # From this sequence length on, ``auto`` runs mLSTM chunkwise. Measured (benchmarks/results/speed_cpu.md,
 # speed_cuda.md; batch 256, hidden 64, 2 blocks), training step, parallel against chunkwise:
 # CPU (compiled) 320 vs 493 ms at length 50, 2592 vs 2370 at 200, 15097 vs 2874 at 1000 (batch 64);
@@ -190,9 +187,9 @@ def _stack_for_backend(
     if requested in ("torch", "torch_chunkwise"):
         stack = xLSTMBlockStack(make_config("vanilla"))
         if requested == "torch_chunkwise":
-            chunk_size = chunk_size_for(NATIVE_CHUNKWISE_KERNEL, chunk_size)
-            use_mlstm_kernel(stack, ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size))
-            mlstm = f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {chunk_size})"
+            kernel = ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size)
+            use_mlstm_kernel(stack, kernel)
+            mlstm = f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk {kernel.chunk_size})"
             return stack, describe(stack.config, mlstm, "sLSTM vanilla")
         return stack, describe(stack.config, PARALLEL_MLSTM, "sLSTM vanilla")
 
@@ -208,12 +205,11 @@ def _stack_for_backend(
         slstm = "sLSTM vanilla (fallback)"
     if not strict and not long_sequences:
         return stack, describe(stack.config, PARALLEL_MLSTM, slstm)
-    chunk_size = chunk_size_for(TRITON_CHUNKWISE_KERNEL, chunk_size)
     try:
         kernel = ChunkwiseMLSTM(TRITON_CHUNKWISE_KERNEL, chunk_size, max_grid_z=CUDA_MAX_GRID_Z)
         _probe(kernel, device)
         use_mlstm_kernel(stack, kernel)
-        mlstm = f"mLSTM {TRITON_CHUNKWISE_KERNEL} (chunk {chunk_size})"
+        mlstm = f"mLSTM {TRITON_CHUNKWISE_KERNEL} (chunk {kernel.chunk_size})"
     except Exception as error:  # triton missing, or the kernel rejects this GPU
         if strict:
             raise RuntimeError(f"xlstm_backend 'cuda': the Triton mLSTM kernel failed: {error}") from error
