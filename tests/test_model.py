@@ -7,10 +7,11 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.utils import init_seed
+from xlstm import mLSTMBlockConfig, mLSTMLayerConfig, xLSTMBlockStackConfig
 from xlstm.blocks.mlstm.cell import mLSTMCell
 
 from recbole_xlstm import Config, xLSTM4Rec
-from recbole_xlstm.model.backends import NATIVE_CHUNKWISE_KERNEL, ChunkwiseMLSTM
+from recbole_xlstm.model.backends import NATIVE_CHUNKWISE_KERNEL, PARALLEL_MLSTM, ChunkwiseMLSTM, build_block_stack
 
 STACKS = {"mlstm": [], "mixed": [1]}
 
@@ -215,7 +216,9 @@ def test_a_copy_of_the_model_does_not_share_the_compiled_blocks(tiny_config):
     ("max_length", "slstm_at", "expected"),
     [
         (10, [], "mLSTM parallel (xlstm pure torch)"),
-        (200, [], f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 16)"),  # mlstm_chunk_size null: the native kernel's 16
+        (127, [], "mLSTM parallel (xlstm pure torch)"),  # CPU switches at 128; a GPU at 200
+        (128, [], f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 16)"),  # mlstm_chunk_size null: the native kernel's 16
+        (200, [], f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 16)"),
         (10, [1], "mLSTM parallel (xlstm pure torch), sLSTM vanilla"),
         (10, [0, 1], "sLSTM vanilla"),
     ],
@@ -228,6 +231,25 @@ def test_auto_backend_on_cpu_goes_chunkwise_for_long_sequences_and_names_only_th
     kernels = {type(cell.backend_fn).__name__ for cell in model.xlstm.modules() if isinstance(cell, mLSTMCell)}
     assert kernels == (
         {"ChunkwiseMLSTM"} if "chunkwise" in expected else ({"function"} if slstm_at != [0, 1] else set())
+    )
+
+
+@pytest.mark.parametrize("device, seq_len, chunkwise", [("cpu", 128, True), ("cuda", 128, False), ("cuda", 199, False)])
+def test_auto_switches_to_chunkwise_at_the_devices_own_length(device, seq_len, chunkwise):
+    # An mLSTM-only stack builds without a GPU, and below the GPU's length auto returns before the Triton probe, so
+    # the cuda threshold is testable here.
+    def make_config(slstm_backend: str) -> xLSTMBlockStackConfig:
+        return xLSTMBlockStackConfig(
+            mlstm_block=mLSTMBlockConfig(mlstm=mLSTMLayerConfig(num_heads=2)),
+            context_length=seq_len,
+            num_blocks=1,
+            embedding_dim=16,
+        )
+
+    _, description = build_block_stack(make_config, "auto", torch.device(device), None, seq_len)
+    # exact: a GPU run past its threshold that fell back from Triton would read "mLSTM parallel (fallback)"
+    assert description.split(", ")[0] == (
+        f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 16)" if chunkwise else PARALLEL_MLSTM
     )
 
 

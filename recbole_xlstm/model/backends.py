@@ -6,9 +6,9 @@
   O(L * chunk)), sLSTM vanilla. Same outputs as ``torch`` to float tolerance; for long sequences.
 - ``cuda``: sLSTM through the package's CUDA kernel (compiled with nvcc on first use) and mLSTM
   through mlstm_kernels' chunkwise Triton kernel. Fails loudly if either is missing.
-- ``auto``: mLSTM chunkwise (Triton on a GPU, native on CPU) for MAX_ITEM_LIST_LENGTH >= 200, the
-  parallel form below; sLSTM cuda on a GPU where it builds. A GPU piece that fails falls back to the
-  torch form with a warning.
+- ``auto``: mLSTM chunkwise (Triton on a GPU, native on CPU) from MAX_ITEM_LIST_LENGTH 200 on a GPU
+  and 128 on CPU (CHUNKWISE_FROM_LENGTH), the parallel form below; sLSTM cuda on a GPU where it builds.
+  A GPU piece that fails falls back to the torch form with a warning.
 """
 
 from __future__ import annotations
@@ -125,14 +125,14 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
     kernel(q, q, q, gate, gate).sum().backward()
 
 
-# From this sequence length on, ``auto`` runs mLSTM chunkwise. Measured (benchmarks/results/speed_cpu.md,
-# speed_cuda.md; batch 256, hidden 64, 2 blocks), training step, parallel against chunkwise:
-# CPU (compiled) 320 vs 493 ms at length 50, 2592 vs 2370 at 200, 15097 vs 2874 at 1000 (batch 64);
-# H100 (eager, Triton) 11.5 vs 16.1 ms at 50, 31.5 vs 24.3 at 200; H200 with the GPU layers of gpu_layers.py
-# 14.7 vs 17.0 ms at 50, 18.4 vs 17.2 at 200 (all with chunks of 64). CPU with chunks of 16 (2026-12-05): 242 vs
-# 326 ms at 50, 683 vs 565 at 100 (821 vs 745 and 700 in another run); the switch stays at 200 until lengths
-# between 50 and 100, and 100 on a GPU, are timed.
-CHUNKWISE_FROM_LENGTH = 200
+# From these sequence lengths on, per device type, ``auto`` runs mLSTM chunkwise. Measured (benchmarks/results/
+# speed_cpu*.md, speed_cuda.md; batch 256, hidden 64, 2 blocks), training step, parallel against chunkwise:
+# H100 (eager, Triton, chunks of 64) 11.5 vs 16.1 ms at length 50, 31.5 vs 24.3 at 200; H200 with the GPU layers
+# of gpu_layers.py 14.7 vs 17.0 ms at 50, 18.4 vs 17.2 at 200. A GPU has not timed lengths between 50 and 200.
+# CPU (compiled, the native kernel's chunks of 16; 2026-12-05, three runs, speed_cpu_threshold_round*.md), chunkwise
+# over parallel: 1.26-1.57x at 64, 0.86-1.10x at 80, 1.05-1.08x at 100 (0.83-0.91x in the two earlier runs,
+# speed_cpu_chunk*.md), 0.76-0.93x at 128, 0.73-0.74x at 160, 0.87x at 200 (speed_cpu_chunk.md).
+CHUNKWISE_FROM_LENGTH = {"cpu": 128, "cuda": 200}
 PARALLEL_MLSTM = "mLSTM parallel (xlstm pure torch)"
 
 
@@ -151,7 +151,7 @@ def build_block_stack(
     chunk_size: int | None,
     seq_len: int = 0,
 ) -> tuple[xLSTMBlockStack, str]:
-    """Build the block stack for the requested backend (``auto``: chunkwise mLSTM from
+    """Build the block stack for the requested backend (``auto``: chunkwise mLSTM from the device's
     CHUNKWISE_FROM_LENGTH on, the parallel form below it). ``chunk_size`` None: DEFAULT_CHUNK_SIZE of the
     kernel that runs. On a GPU, whatever the backend, the projections and norms run in the forms of
     gpu_layers (same parameters and outputs, faster kernels).
@@ -180,7 +180,7 @@ def _stack_for_backend(
             "xlstm_backend 'cuda' needs a CUDA device, but this run uses "
             f"'{device}'. Set use_gpu=True on a machine with a GPU, or xlstm_backend: auto."
         )
-    long_sequences = seq_len >= CHUNKWISE_FROM_LENGTH
+    long_sequences = seq_len >= CHUNKWISE_FROM_LENGTH["cuda" if on_gpu else "cpu"]
     if requested == "auto" and not on_gpu:
         requested = "torch_chunkwise" if long_sequences else "torch"
 
