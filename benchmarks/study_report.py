@@ -387,10 +387,20 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     rates = sorted({lr for scores in by_model.values() for lr in scores})
     if all(len(scores) < 2 for scores in by_model.values()):  # no grid: one rate per model
         return []
+    # a deadline-stopped grid run's validation is that of fewer epochs: the pick among the rates is provisional
+    stopped = {
+        (r["model"], rate_of(r))
+        for r in runs
+        if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok" and r.get("stopped_by_time")
+    }
     lines = ["## Learning-rate grid (valid NDCG@10, seed 2020)", "",
              "| model | " + " | ".join(f"{lr:g}" for lr in rates) + " |", "|---" * (len(rates) + 1) + "|"]  # fmt: skip
     for model, scores in by_model.items():
-        lines.append(f"| {model} | " + " | ".join(fmt(scores.get(lr)) for lr in rates) + " |")
+        cells = [time_marked(fmt(scores.get(lr)), (model, lr) in stopped) for lr in rates]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    if stopped:
+        lines += ["", f"'{TIME_MARK.strip()}': the deadline, not early stopping, ended that grid run: its validation "
+                  "is of fewer epochs, and the rate picked over it may change once it runs on."]  # fmt: skip
     return lines + [""]
 
 

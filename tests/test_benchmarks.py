@@ -577,6 +577,24 @@ def test_rates_are_also_picked_on_the_mean_validation_of_the_seeds_every_rate_ra
     assert "| GRU4Rec | 2020, 2021, 2022 |" in table and "Not paired: xLSTM4Rec's seeds are not GRU4Rec's." in table
 
 
+def test_grid_table_marks_a_deadline_stopped_grid_run_and_says_its_rate_pick_is_provisional(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from study_report import grid_table
+
+    def run(model: str, lr: float, valid: float, stopped: bool = False) -> dict:
+        return {"dataset": "ml-100k", "model": model, "phase": "grid", "status": "ok", "seed": 2020, "variant": "",
+                "learning_rate": lr, "valid": {"ndcg@10": valid}, "stopped_by_time": stopped}  # fmt: skip
+
+    finished = [run("BERT4Rec", 0.001, 0.0684), run("BERT4Rec", 0.002, 0.0685), run("GRU4Rec", 0.001, 0.0670),
+                run("GRU4Rec", 0.002, 0.0709)]  # fmt: skip
+    table = "\n".join(grid_table(finished + [run("BERT4Rec", 0.004, 0.0661, stopped=True)], "ml-100k"))
+    assert "| BERT4Rec | 0.0684 | 0.0685 | 0.0661 (time) |" in table
+    assert "| GRU4Rec | 0.0670 | 0.0709 | - |" in table
+    assert "may change once it runs on" in table
+    table = "\n".join(grid_table(finished + [run("BERT4Rec", 0.004, 0.0661)], "ml-100k"))
+    assert "| BERT4Rec | 0.0684 | 0.0685 | 0.0661 |" in table and "(time)" not in table
+
+
 def test_ablation_variants_narrow_each_datasets_own_ablation_and_leave_ml1m_without_one(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import argparse
