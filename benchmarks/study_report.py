@@ -372,13 +372,20 @@ def curve_table(runs: list[dict], dataset: str) -> list[str]:
     return lines + [""]
 
 
+def finished_grid_runs(runs: list[dict], dataset: str) -> list[dict]:
+    """The grid runs of a dataset that finished. Pop has no rate and no grid."""
+    return [
+        r
+        for r in runs
+        if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok" and r["model"] != "Pop"
+    ]
+
+
 def grid_scores(runs: list[dict], dataset: str) -> dict[str, dict[float, float]]:
-    """Each model's finished grid: the rate it trained with (a default resolved to its value) to its valid NDCG@10.
-    Pop has no rate and no grid."""
+    """Each model's finished grid: the rate it trained with (a default resolved to its value) to its valid NDCG@10."""
     by_model = defaultdict(dict)
-    for r in runs:
-        if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok" and r["model"] != "Pop":
-            by_model[r["model"]][rate_of(r)] = r["valid"]["ndcg@10"]
+    for r in finished_grid_runs(runs, dataset):
+        by_model[r["model"]][rate_of(r)] = r["valid"]["ndcg@10"]
     return dict(by_model)
 
 
@@ -388,11 +395,7 @@ def grid_table(runs: list[dict], dataset: str) -> list[str]:
     if all(len(scores) < 2 for scores in by_model.values()):  # no grid: one rate per model
         return []
     # a deadline-stopped grid run's validation is that of fewer epochs: the pick among the rates is provisional
-    stopped = {
-        (r["model"], rate_of(r))
-        for r in runs
-        if r["dataset"] == dataset and r["phase"] == "grid" and r["status"] == "ok" and r.get("stopped_by_time")
-    }
+    stopped = {(r["model"], rate_of(r)) for r in finished_grid_runs(runs, dataset) if r.get("stopped_by_time")}
     lines = ["## Learning-rate grid (valid NDCG@10, seed 2020)", "",
              "| model | " + " | ".join(f"{lr:g}" for lr in rates) + " |", "|---" * (len(rates) + 1) + "|"]  # fmt: skip
     for model, scores in by_model.items():
