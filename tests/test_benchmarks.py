@@ -423,14 +423,15 @@ def test_accuracy_study_ablation_only_plans_the_variants_in_their_order_and_noth
     assert [j.variant for j in runs] == list(accuracy_study.PLANS["amazon-beauty"].ablation)
     assert {(j.phase, j.seed, j.learning_rate) for j in runs} == {("ablation", 2020, 0.002)}
     # every variant runs xLSTM4Rec but those of a baseline, which run that baseline
-    assert {j.variant for j in runs if j.model == "SASRec"} == {"SASRec, label smoothing 0.1"}
+    assert {j.variant for j in runs if j.model == "SASRec"} == {
+        "SASRec, label smoothing 0.1", "SASRec, label smoothing 0.2"}  # fmt: skip
     assert {j.variant for j in runs if j.model == "GRU4Rec"} == {
         "GRU4Rec, label smoothing 0.1", "GRU4Rec, label smoothing 0.2"}  # fmt: skip
     assert {j.variant for j in runs if j.model == "NARM"} == {"NARM, label smoothing 0.1", "NARM, label smoothing 0.2"}
     baselines = {v for v in accuracy_study.ABLATION if v.startswith(("SASRec,", "GRU4Rec,", "NARM,"))}
-    assert len(baselines) == 5
+    assert len(baselines) == 6
     assert {j.model for j in runs if j.variant not in baselines} == {"xLSTM4Rec"}
-    sasrec = next(j for j in runs if j.model == "SASRec")
+    sasrec = next(j for j in runs if j.variant == "SASRec, label smoothing 0.1")
     assert sasrec.extra == {"label_smoothing": 0.1}
     assert sasrec.name == "amazon-beauty-SASRec-ablation-SASRec_label_smoothing_0_1-lr0.002-s2020"
 
