@@ -156,7 +156,7 @@ def test_the_shipped_amazon_beauty_props_are_the_runs_the_readme_reports(monkeyp
                     config_dict={"data_path": str(data), "use_gpu": False})  # fmt: skip
     study = PLANS["amazon-beauty"].settings
     budget = {key: study[key] for key in ("train_batch_size", "epochs", "stopping_step", "eval_batch_size")}
-    reported = {**ABLATION["sLSTM first, xLSTM dropout 0.2, label smoothing 0.1"], **budget, "learning_rate": 0.004}
+    reported = {**ABLATION["sLSTM first, xLSTM dropout 0.2, label smoothing 0.2"], **budget, "learning_rate": 0.004}
     assert {key: config[key] for key in reported} == reported
     model = xLSTM4Rec(config, create_dataset(config))
     assert [type(block) for block in model.xlstm.blocks] == [sLSTMBlock, mLSTMBlock]
