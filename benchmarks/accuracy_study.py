@@ -122,6 +122,27 @@ ABLATION = {  # name: properties over the model's defaults (xLSTM4Rec's unless V
         "xlstm_dropout": 0.2,
         "label_smoothing": 0.2,
     },
+    # issue 7's block variants: a gated feed-forward after each mLSTM layer (as Mamba4Rec and LRURec put one after
+    # each recurrent layer; the package's sLSTM blocks carry one), with amazon-beauty's best regularisers
+    "mLSTM feed-forward 2.0, xLSTM dropout 0.2, label smoothing 0.2": {
+        "mlstm_feedforward": 2.0,
+        "xlstm_dropout": 0.2,
+        "label_smoothing": 0.2,
+    },
+    "sLSTM first, mLSTM feed-forward 2.0, xLSTM dropout 0.2, label smoothing 0.2": {
+        "slstm_at": [0],
+        "mlstm_feedforward": 2.0,
+        "xlstm_dropout": 0.2,
+        "label_smoothing": 0.2,
+    },
+    # decoupled weight decay (LRURec's AdamW 1e-2), where RecBole's weight_decay is Adam's L2 penalty
+    "mLSTM feed-forward 2.0, xLSTM dropout 0.2, label smoothing 0.2, AdamW 0.01": {
+        "mlstm_feedforward": 2.0,
+        "xlstm_dropout": 0.2,
+        "label_smoothing": 0.2,
+        "learner": "adamw",
+        "weight_decay": 0.01,
+    },
 }
 VARIANT_MODELS = {  # variants of a model other than xLSTM4Rec
     "SASRec, label smoothing 0.1": "SASRec",

@@ -78,24 +78,25 @@ def compare_cell(kernel_name: str, length: int, device: str, chunk_size: int = 6
     }
 
 
-def build_pair(device: str, length: int, slstm_at: list[int], root: Path) -> tuple:
-    """Two xLSTM4Rec models with the same weights: backend torch, and backend cuda (or torch_chunkwise on CPU)."""
+def build_pair(device: str, length: int, slstm_at: list[int], root: Path, **extra) -> tuple:
+    """Two xLSTM4Rec models with the same weights: backend torch, and backend cuda (or torch_chunkwise on CPU).
+    ``extra``: more xLSTM4Rec properties for both (e.g. mlstm_feedforward)."""
     from streaming_latency import build, write_catalogue
 
     write_catalogue(root)
     fast_backend = "cuda" if device == "cuda" else "torch_chunkwise"
-    props = {"use_gpu": device == "cuda", "slstm_at": slstm_at, "xlstm_compile": False, "dropout_prob": 0.0}
+    props = {"use_gpu": device == "cuda", "slstm_at": slstm_at, "xlstm_compile": False, "dropout_prob": 0.0, **extra}
     reference = build("xLSTM4Rec", length, root, xlstm_backend="torch", **props).to(device)
     fast = build("xLSTM4Rec", length, root, xlstm_backend=fast_backend, **props).to(device)
     fast.load_state_dict(reference.state_dict())
     return reference, fast
 
 
-def compare_models(device: str, length: int, slstm_at: list[int]) -> dict:
+def compare_models(device: str, length: int, slstm_at: list[int], **extra) -> dict:
     from streaming_latency import N_ITEMS
 
     with tempfile.TemporaryDirectory() as tmp:
-        reference, fast = build_pair(device, length, slstm_at, Path(tmp))
+        reference, fast = build_pair(device, length, slstm_at, Path(tmp), **extra)
     generator = torch.Generator().manual_seed(1)
     interaction = {
         reference.ITEM_SEQ: torch.randint(1, N_ITEMS + 1, (8, length), generator=generator).to(device),
@@ -103,6 +104,7 @@ def compare_models(device: str, length: int, slstm_at: list[int]) -> dict:
         reference.POS_ITEM_ID: torch.randint(1, N_ITEMS + 1, (8,), generator=generator).to(device),
     }
     blocks = f"sLSTM at {slstm_at}" if slstm_at else "mLSTM only"
+    blocks += "".join(f", {name} {value}" for name, value in extra.items())
     row = {"what": f"xLSTM4Rec ({blocks}) {fast.backend_used} vs torch", "device": device, "length": length}
     with torch.no_grad():
         row["output"] = relative_error(
@@ -118,11 +120,11 @@ def compare_models(device: str, length: int, slstm_at: list[int]) -> dict:
     return row
 
 
-def compare_recurrent(device: str, length: int) -> dict:
+def compare_recurrent(device: str, length: int, slstm_at: list[int] | None = None, **extra) -> dict:
     from streaming_latency import N_ITEMS
 
     with tempfile.TemporaryDirectory() as tmp:
-        reference, _ = build_pair(device, length, [], Path(tmp))
+        reference, _ = build_pair(device, length, slstm_at or [], Path(tmp), **extra)
     reference.eval()
     items = torch.randint(1, N_ITEMS + 1, (4, length), generator=torch.Generator().manual_seed(2)).to(device)
     with torch.no_grad():

@@ -27,13 +27,25 @@ def test_native_chunkwise_cell_matches_the_parallel_form_with_gradients(length, 
     assert row["output"] < TOLERANCE["native"] and row["gradients"] < TOLERANCE["native"], row
 
 
-def test_chunkwise_model_matches_the_parallel_model_scores_and_gradients():
-    row = compare_models("cpu", 50, [])
+# every block variant: mLSTM only, with a feed-forward part after each mLSTM layer, and beside an sLSTM block
+VARIANTS = {
+    "mlstm": ([], {}),
+    "mlstm_feedforward": ([], {"mlstm_feedforward": 2.0}),
+    "mixed_feedforward": ([1], {"mlstm_feedforward": 2.0}),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_chunkwise_model_matches_the_parallel_model_scores_and_gradients(variant):
+    slstm_at, extra = VARIANTS[variant]
+    row = compare_models("cpu", 50, slstm_at, **extra)
     assert row["output"] < TOLERANCE["native"] and row["gradients"] < TOLERANCE["native"], row
 
 
-def test_recurrent_step_matches_the_parallel_forward():
-    row = compare_recurrent("cpu", 30)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_recurrent_step_matches_the_parallel_forward(variant):
+    slstm_at, extra = VARIANTS[variant]
+    row = compare_recurrent("cpu", 30, slstm_at, **extra)
     assert row["output"] < 1e-4, row
 
 
@@ -45,8 +57,10 @@ def test_triton_chunkwise_cell_matches_the_parallel_form_with_gradients(length):
 
 
 @needs_gpu
-def test_cuda_backend_model_matches_the_torch_model_scores_and_gradients():
-    row = compare_models("cuda", 200, [])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cuda_backend_model_matches_the_torch_model_scores_and_gradients(variant):
+    slstm_at, extra = VARIANTS[variant]
+    row = compare_models("cuda", 200, slstm_at, **extra)
     assert row["output"] < TOLERANCE["triton"] and row["gradients"] < TOLERANCE["triton"], row
 
 

@@ -13,7 +13,12 @@ from xlstm.blocks.mlstm.cell import mLSTMCell
 from recbole_xlstm import Config, xLSTM4Rec
 from recbole_xlstm.model.backends import NATIVE_CHUNKWISE_KERNEL, PARALLEL_MLSTM, ChunkwiseMLSTM, build_block_stack
 
-STACKS = {"mlstm": [], "mixed": [1]}
+STACKS = {
+    "mlstm": {"slstm_at": []},
+    "mixed": {"slstm_at": [1]},
+    "mlstm_feedforward": {"slstm_at": [], "mlstm_feedforward": 2.0},
+    "mixed_feedforward": {"slstm_at": [1], "mlstm_feedforward": 2.0},
+}
 
 
 def build(config_dict: dict):
@@ -37,7 +42,7 @@ def batch(model: xLSTM4Rec, sequences: list[list[int]], max_len: int, items=None
 
 @pytest.mark.parametrize("kind", STACKS)
 def test_next_item_score_ignores_everything_after_the_last_real_position(tiny_config, kind):
-    config, model, _ = build(tiny_config(slstm_at=STACKS[kind]))
+    config, model, _ = build(tiny_config(**STACKS[kind]))
     model.eval()
     max_len = config["MAX_ITEM_LIST_LENGTH"]
     history = [3, 7, 2, 9]
@@ -74,7 +79,7 @@ def test_loss_falls_when_training_a_few_steps(tiny_config, loss_type):
 
 @pytest.mark.parametrize("kind", STACKS)
 def test_full_sort_predict_agrees_with_predict(tiny_config, kind):
-    config, model, _ = build(tiny_config(slstm_at=STACKS[kind]))
+    config, model, _ = build(tiny_config(**STACKS[kind]))
     model.eval()
     sequences = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]]
     items = [4, 9, 2]
@@ -258,3 +263,43 @@ def test_an_explicit_mlstm_chunk_size_overrides_the_kernels_default(tiny_config)
     assert model.backend_used == f"mLSTM {NATIVE_CHUNKWISE_KERNEL} (chunk 64)"
     cells = [cell for cell in model.xlstm.modules() if isinstance(cell, mLSTMCell)]
     assert cells and all(cell.backend_fn.chunk_size == 64 for cell in cells)
+
+
+def test_mlstm_feedforward_adds_the_packages_gated_feed_forward_to_each_mlstm_block_only(tiny_config):
+    from xlstm.components.feedforward import GatedFeedForward
+
+    _, plain, _ = build(tiny_config(slstm_at=[1]))
+    _, with_ffn, _ = build(tiny_config(slstm_at=[1], mlstm_feedforward=2.0, xlstm_dropout=0.1))
+    mlstm_block, slstm_block = with_ffn.xlstm.blocks
+    assert isinstance(mlstm_block.ffn, GatedFeedForward) and mlstm_block.ffn.dropout.p == 0.1
+    assert mlstm_block.ffn.config._proj_up_dim >= 2 * with_ffn.hidden_size
+    assert plain.xlstm.blocks[0].ffn is None  # the package's mLSTM block has none
+    # the sLSTM block keeps its own gated feed-forward, sized by slstm_proj_factor
+    assert slstm_block.ffn.config.proj_factor == plain.xlstm.blocks[1].ffn.config.proj_factor
+    # a model without it keeps the package's keys: earlier checkpoints load; the new one only adds the ffn's
+    added = set(with_ffn.state_dict()) - set(plain.state_dict())
+    assert added and all(key.startswith("xlstm.blocks.0.ffn") for key in added)
+    assert set(plain.state_dict()) <= set(with_ffn.state_dict())
+
+
+def test_mlstm_feedforward_changes_the_scores_and_a_zeroed_one_changes_nothing(tiny_config):
+    config, plain, _ = build(tiny_config())
+    _, with_ffn, _ = build(tiny_config(mlstm_feedforward=2.0))
+    with_ffn.load_state_dict(plain.state_dict(), strict=False)
+    plain.eval()
+    with_ffn.eval()
+    sequences = batch(plain, [[3, 7, 2, 9], [5]], config["MAX_ITEM_LIST_LENGTH"])
+    with torch.no_grad():
+        assert not torch.allclose(with_ffn.full_sort_predict(sequences), plain.full_sort_predict(sequences))
+        for block in with_ffn.xlstm.blocks:
+            block.ffn.proj_down.weight.zero_()  # the residual branch adds exactly nothing
+        torch.testing.assert_close(with_ffn.full_sort_predict(sequences), plain.full_sort_predict(sequences))
+
+
+@pytest.mark.parametrize("value", [-1.0, "big", True])
+def test_an_impossible_mlstm_feedforward_is_refused_by_name(tiny_config, value):
+    from recbole_xlstm.model.validation import InvalidPropertyError
+
+    config = Config(model="xLSTM4Rec", config_dict=tiny_config(mlstm_feedforward=value))
+    with pytest.raises(InvalidPropertyError, match="mlstm_feedforward"):
+        config.model_class.check_config(config)

@@ -13,7 +13,11 @@ from recbole_xlstm.streaming import StreamingRecommender
 # Float32 recurrent vs parallel forms of the same blocks; measured differences are about 1e-6.
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 
-STACKS = {"mlstm": {"num_blocks": 2, "slstm_at": []}, "mixed": {"num_blocks": 2, "slstm_at": [1]}}
+STACKS = {
+    "mlstm": {"num_blocks": 2, "slstm_at": []},
+    "mixed": {"num_blocks": 2, "slstm_at": [1]},
+    "mlstm_feedforward": {"num_blocks": 2, "slstm_at": [], "mlstm_feedforward": 2.0},
+}
 
 
 @pytest.fixture(scope="module", params=list(STACKS))

@@ -21,6 +21,7 @@ from torch import nn
 from xlstm import xLSTMBlockStack, xLSTMBlockStackConfig
 from xlstm.blocks.mlstm.cell import mLSTMCell
 
+from recbole_xlstm.model.blocks import BlockStack
 from recbole_xlstm.model.gpu_layers import use_gpu_friendly_layers
 
 BACKENDS = ("auto", "torch", "torch_chunkwise", "cuda")
@@ -185,7 +186,7 @@ def _stack_for_backend(
         requested = "torch_chunkwise" if long_sequences else "torch"
 
     if requested in ("torch", "torch_chunkwise"):
-        stack = xLSTMBlockStack(make_config("vanilla"))
+        stack = BlockStack(make_config("vanilla"))
         if requested == "torch_chunkwise":
             kernel = ChunkwiseMLSTM(NATIVE_CHUNKWISE_KERNEL, chunk_size)
             use_mlstm_kernel(stack, kernel)
@@ -195,13 +196,13 @@ def _stack_for_backend(
 
     strict = requested == "cuda"
     try:
-        stack = xLSTMBlockStack(make_config("cuda"))
+        stack = BlockStack(make_config("cuda"))
         slstm = "sLSTM cuda"
     except Exception as error:  # nvcc/ninja missing or kernel compile failure
         if strict:
             raise RuntimeError(f"xlstm_backend 'cuda': the sLSTM CUDA kernel failed to build: {error}") from error
         logger.warning(f"sLSTM CUDA kernel unavailable ({error}); falling back to the vanilla sLSTM.")
-        stack = xLSTMBlockStack(make_config("vanilla"))
+        stack = BlockStack(make_config("vanilla"))
         slstm = "sLSTM vanilla (fallback)"
     if not strict and not long_sequences:
         return stack, describe(stack.config, PARALLEL_MLSTM, slstm)

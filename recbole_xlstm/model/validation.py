@@ -74,6 +74,12 @@ def check_xlstm_properties(config: Mapping[str, Any]) -> None:
             f"qkv_proj_blocksize={blocksize!r} must divide the mLSTM inner size {inner}.",
         )
         _require(_is_int(conv) and conv > 0, f"conv1d_kernel_size must be >= 1 for mLSTM blocks, got {conv!r}.")
+        ffn = config["mlstm_feedforward"]  # None: a checkpoint saved before the property existed
+        _require(
+            ffn is None or (isinstance(ffn, (int, float)) and not isinstance(ffn, bool) and ffn >= 0),
+            f"mlstm_feedforward must be 0 (no feed-forward part) or a positive up-projection factor such as 2.0, "
+            f"got {ffn!r}.",
+        )
     if slstm_at:
         heads = config["slstm_num_heads"]
         _require(

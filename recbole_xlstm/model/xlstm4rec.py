@@ -23,10 +23,10 @@ from xlstm import (
     mLSTMLayerConfig,
     sLSTMBlockConfig,
     sLSTMLayerConfig,
-    xLSTMBlockStackConfig,
 )
 
 from recbole_xlstm.model.backends import build_block_stack, compiled_for_training
+from recbole_xlstm.model.blocks import BlockStackConfig
 from recbole_xlstm.model.validation import check_xlstm_properties
 
 
@@ -34,7 +34,9 @@ class xLSTM4Rec(SequentialRecommender):
     r"""xLSTM4Rec applies a stack of xLSTM blocks (Beck et al., 2024) to next-item prediction.
 
     Blocks are mLSTM (matrix memory, parallelisable) by default; the indices listed in
-    ``slstm_at`` hold sLSTM blocks (scalar memory with recurrent mixing) instead.
+    ``slstm_at`` hold sLSTM blocks (scalar memory with recurrent mixing) instead. With
+    ``mlstm_feedforward`` > 0 each mLSTM layer is followed by a gated feed-forward part, as sLSTM
+    blocks always are (model/blocks.py).
     The sequence is right-padded, and every block is causal, so the state at
     ``item_seq_len - 1`` never sees padding.
     """
@@ -54,6 +56,7 @@ class xLSTM4Rec(SequentialRecommender):
         self.qkv_proj_blocksize = config["qkv_proj_blocksize"]
         self.mlstm_proj_factor = config["mlstm_proj_factor"]
         self.slstm_proj_factor = config["slstm_proj_factor"]
+        self.mlstm_feedforward = config["mlstm_feedforward"] or 0.0  # None: saved before the property existed
         self.dropout_prob = config["dropout_prob"]
         self.dropout_after_norm = bool(config["dropout_after_norm"])  # None: saved before the property existed
         self.xlstm_dropout = config["xlstm_dropout"]
@@ -100,7 +103,7 @@ class xLSTM4Rec(SequentialRecommender):
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
-    def _stack_config(self, slstm_backend: str) -> xLSTMBlockStackConfig:
+    def _stack_config(self, slstm_backend: str) -> BlockStackConfig:
         mlstm_block = None
         if len(self.slstm_at) < self.num_blocks:
             mlstm_block = mLSTMBlockConfig(
@@ -122,9 +125,15 @@ class xLSTM4Rec(SequentialRecommender):
                 ),
                 feedforward=FeedForwardConfig(proj_factor=self.slstm_proj_factor, act_fn="gelu"),
             )
-        return xLSTMBlockStackConfig(
+        mlstm_feedforward = None
+        if mlstm_block is not None and self.mlstm_feedforward > 0:
+            mlstm_feedforward = FeedForwardConfig(
+                proj_factor=self.mlstm_feedforward, act_fn="gelu", dropout=self.xlstm_dropout
+            )
+        return BlockStackConfig(
             mlstm_block=mlstm_block,
             slstm_block=slstm_block,
+            mlstm_feedforward=mlstm_feedforward,
             context_length=self.context_length,
             num_blocks=self.num_blocks,
             embedding_dim=self.hidden_size,
