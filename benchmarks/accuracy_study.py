@@ -243,7 +243,7 @@ def prepare_dataset(dataset: str, seed: int, runs_dir: Path) -> None:
     from recbole.data import create_dataset
 
     from recbole_xlstm import Config
-    from recbole_xlstm.quick_start import check_dataset_files
+    from recbole_xlstm.pipeline import check_dataset_files
 
     plan = PLANS[dataset]
     cache = dataset_cache(runs_dir, dataset, seed)
@@ -500,7 +500,7 @@ class Scheduler:
         return any(r in self.done and self.done[r]["status"] != "ok" for r in job.requires)
 
     def loop(self) -> None:
-        from recbole_xlstm.tune_report import environment
+        from recbole_xlstm import environment
 
         environment_file = self.runs_dir / "environment.json"
         plans = {

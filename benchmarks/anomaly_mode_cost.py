@@ -6,7 +6,7 @@ puts it back), for xLSTM4Rec, SASRec and GRU4Rec.
 
 Batch 256, length 50, hidden 64, CE loss over 1682 items, untrained models, eager (xLSTM4Rec's
 torch.compile off), torch on 2 threads. On and off alternate twice, 5 timed steps each after 3
-warm-up steps; the medians are printed. README (Versions) and compat.py quote the ratios.
+warm-up steps; the medians are printed. docs/compat.md links here.
 """
 
 from __future__ import annotations

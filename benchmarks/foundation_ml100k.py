@@ -99,7 +99,8 @@ def main() -> None:
         "# ml-100k: xLSTM4Rec's default run next to Pop and SASRec",
         "",
         f"Command: `python benchmarks/foundation_ml100k.py` ({datetime.date.today()}).",
-        f"Settings, the same for every model: `{' '.join(SETTINGS)}`; everything else RecBole's or the model's defaults.",
+        f"Settings, the same for every model: `{' '.join(SETTINGS)}`; "
+        "everything else RecBole's or the model's defaults.",
         f"Hardware: {cpu_name()}, 2 cores, CPU only. Versions: {versions()}.",
         "xLSTM4Rec backend: " + "; ".join(f"{r['model']}: {r['backend']}" for r in rows if r["backend"] != "-"),
         "",
@@ -107,7 +108,8 @@ def main() -> None:
         "|" + "---|" * len(header),
         *["| " + " | ".join(row) + " |" for row in table],
         "",
-        "valid = the best epoch's validation result (valid_metric MRR@10, RecBole's default); test = that checkpoint on test.",
+        "valid = the best epoch's validation result (valid_metric MRR@10, RecBole's default); "
+        "test = that checkpoint on test.",
     ]
     (RESULTS / "foundation_ml100k.md").write_text("\n".join(lines) + "\n")
 

@@ -171,7 +171,7 @@ def main() -> None:
 
 
 def write(output: Path, rows: list[dict], device: str) -> None:
-    from recbole_xlstm.tune_report import environment, machine_line
+    from recbole_xlstm import environment, machine_line
 
     env = environment()
     output.with_suffix(".json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))

@@ -48,8 +48,8 @@ def score_users(model_file: str, metric: str = "ndcg", k: int = 10, device: str 
     import torch
     from recbole.evaluator.register import metrics_dict
 
+    from recbole_xlstm import get_trainer
     from recbole_xlstm.quick_start import load_data_and_model
-    from recbole_xlstm.registry import get_trainer
 
     config, model, _, _, _, test_data = load_data_and_model(model_file, device)
     if k > max(config["topk"]):
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> PairedResult:
     if metric not in topk_metrics or not k.isdigit():
         parser.error(f"--metric {args.metric}: expected NAME@K with NAME one of {', '.join(topk_metrics)}")
 
-    from recbole_xlstm.tune_report import environment, machine_line
+    from recbole_xlstm import environment, machine_line
 
     command = shlex.join(["python", "benchmarks/paired_bootstrap.py", *(sys.argv[1:] if argv is None else argv)])
     scored = {names[0]: [score_users(f, metric, int(k), args.device) for f in names[1:]] for names in (args.a, args.b)}

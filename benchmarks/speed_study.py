@@ -81,7 +81,7 @@ PROBE_VARIANTS = {
         ("cuda",),
     ),
     "xLSTM4Rec parallel, compiled, cuda": ("xLSTM4Rec", {"xlstm_backend": "torch", "xlstm_compile": True}, ("cuda",)),
-    # The block order that leads on amazon-beauty's validation (README): the first block sLSTM, whose CPU form
+    # The block order that leads on amazon-beauty's validation (docs/results.md): the first block sLSTM, whose CPU form
     # is xlstm's Python loop over time, so its cost grows with the length unlike the mLSTM rows'.
     **{
         f"xLSTM4Rec sLSTM first, {form}, compiled": (
@@ -316,7 +316,7 @@ FIELDS = [
 
 
 def write_results(output: Path, rows: list[dict], args: argparse.Namespace) -> None:
-    from recbole_xlstm.tune_report import environment, machine_line
+    from recbole_xlstm import environment, machine_line
 
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output.with_suffix(".csv"), "w", newline="") as out:

@@ -3,7 +3,7 @@
 Loads a dataset with all its feature files (.inter, .item, .user) through recbole_xlstm's Config
 and RecBole's create_dataset, and prints, as JSON, the size of each table and a SHA-256 of its
 processed contents (ids after remapping, filled and normalized values, token lists) and of the
-id-to-token maps. Run it on both stacks (README: Set up and run) and compare the digests:
+id-to-token maps. Run it on both stacks (README: Install) and compare the digests:
 
     python benchmarks/stack_parity.py --dataset=ml-100k > pinned.json    # in the pinned venv
     python benchmarks/stack_parity.py --dataset=ml-100k > modern.json    # in the modern venv
@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole.data import create_dataset  # noqa: E402
 
-from recbole_xlstm import Config  # noqa: E402
-from recbole_xlstm.tune_report import environment  # noqa: E402
+from recbole_xlstm import Config, environment  # noqa: E402
 
 
 def plain(value: Any) -> Any:
@@ -65,7 +64,9 @@ def dataset_digest(dataset_name: str, data_path: str | None) -> dict[str, Any]:
         "items": int(dataset.item_num),
         "interactions": int(dataset.inter_num),
         "tables": tables,
-        "id_to_token_sha256": digest({field: plain(list(ids)) for field, ids in sorted(dataset.field2id_token.items())}),
+        "id_to_token_sha256": digest(
+            {field: plain(list(ids)) for field, ids in sorted(dataset.field2id_token.items())}
+        ),
     }
 
 

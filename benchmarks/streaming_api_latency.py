@@ -6,7 +6,7 @@ MAX_ITEM_LIST_LENGTH items).
 
 One thread. The user starts from their dataset history, gets 5 untimed random interactions, then
 ``--adds`` timed ones (so the history grows by that much), then ``--reads`` timed for_user calls.
-Prints one line; README's Streaming section quotes it.
+Prints one line; docs/recommend.md (Streaming) quotes it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recbole_xlstm.streaming import StreamingRecommender  # noqa: E402
+from recbole_xlstm.serving.streaming import StreamingRecommender  # noqa: E402
 
 
 def main() -> None:

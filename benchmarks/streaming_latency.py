@@ -32,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole.data import create_dataset  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
-from recbole_xlstm import Config, get_model  # noqa: E402
-from recbole_xlstm.streaming import tensor_bytes  # noqa: E402
-from recbole_xlstm.tune_report import environment, machine_line  # noqa: E402
+from recbole_xlstm import Config, environment, get_model, machine_line  # noqa: E402
+from recbole_xlstm.serving.streaming import tensor_bytes  # noqa: E402
 
 N_ITEMS = 1682
 TOPK = 10

@@ -22,7 +22,7 @@ def default_learning_rate(model: str) -> float:
     import recbole
     import yaml
 
-    from recbole_xlstm.registry import plugin_property_file
+    from recbole_xlstm.config import plugin_property_file
 
     recbole_properties = Path(recbole.__file__).resolve().parent / "properties"
     for path in (plugin_property_file(model), recbole_properties / "model" / f"{model}.yaml",
@@ -247,7 +247,7 @@ def seeds_run(finished: list[dict]) -> str:
 def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> list[str]:
     """The study's protocol and machine; seeds and learning rates as the finished runs have them (a resumed study
     can add to those its first command planned)."""
-    from recbole_xlstm.tune_report import machine_line
+    from recbole_xlstm import machine_line
 
     plan = env.get("plans", {}).get(dataset)
     protocol = []
@@ -300,7 +300,7 @@ def describe(env: dict, runs_dir: Path, dataset: str, finished: list[dict]) -> l
 def elsewhere(env: dict, finished: list[dict]) -> list[str]:
     """A line per other device that reruns ran on (their records name it), with how many runs of each model ran
     there and that machine: the study's machine line describes only the first command's."""
-    from recbole_xlstm.tune_report import machine_line
+    from recbole_xlstm import machine_line
 
     lines = []
     for device in dict.fromkeys(

@@ -1,7 +1,7 @@
 """recbole-xlstm: xLSTM (Beck et al. 2024) for sequential recommendation, as a RecBole plugin.
 
-``import recbole_xlstm`` applies the RecBole compatibility fixes and registers the plugin's
-models with RecBole, so ``recbole.utils.get_model('xLSTM4Rec')`` and RecBole's own Config work.
+``import recbole_xlstm`` applies the RecBole compatibility fixes (``compat``; docs/compat.md) and registers
+the plugin's models with RecBole, so ``recbole.utils.get_model('xLSTM4Rec')`` and RecBole's own Config work.
 """
 
 import warnings
@@ -10,7 +10,7 @@ RECBOLE_VERSION = "1.2.1"  # the RecBole whose code recbole_xlstm.compat patches
 INSTALL_HINT = (
     "From the recbole-xlstm checkout: with Python <= 3.11 and RecBole's own pins, "
     "pip install -e '.[pinned]'; with Python 3.12+ or numpy 2 / current Ray, "
-    f"pip install -e '.[modern]' && pip install --no-deps recbole=={RECBOLE_VERSION} (README: Set up)."
+    f"pip install -e '.[modern]' && pip install --no-deps recbole=={RECBOLE_VERSION} (README: Install)."
 )
 
 try:
@@ -30,10 +30,19 @@ from recbole_xlstm import compat  # noqa: E402
 
 compat.apply()
 
-from recbole_xlstm.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from recbole_xlstm.config import Config  # noqa: E402
+from recbole_xlstm.compat.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from recbole_xlstm.config import Config, register_properties  # noqa: E402
 from recbole_xlstm.model import xLSTM4Rec  # noqa: E402
-from recbole_xlstm.registry import UnknownModelError, get_model, get_trainer, register  # noqa: E402
+from recbole_xlstm.provenance import environment, machine_line  # noqa: E402
+from recbole_xlstm.registry import UnknownModelError, get_model, get_trainer, register_models  # noqa: E402
+
+
+def register() -> None:
+    """Make RecBole's own get_model, Config and quick start find the plugin's models and their properties.
+    Done by ``import recbole_xlstm``; idempotent."""
+    register_models()
+    register_properties()
+
 
 register()
 
@@ -42,9 +51,11 @@ __all__ = [
     "CheckpointError",
     "Config",
     "UnknownModelError",
+    "environment",
     "get_model",
     "get_trainer",
     "load_checkpoint",
+    "machine_line",
     "register",
     "xLSTM4Rec",
 ]

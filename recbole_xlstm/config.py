@@ -1,23 +1,59 @@
-"""The plugin's Config: RecBole's layers plus the plugin's model properties.
+"""Properties: RecBole's layers plus the plugin's model properties, and the plugin's defaults for RecBole's.
 
 Precedence, lowest first: RecBole's overall/model/dataset defaults < the plugin's
-``properties/<Model>.yaml`` < config files < config dict < ``--key=value`` on the command line.
+``model/properties/<Model>.yaml`` < config files < config dict < ``--key=value`` on the command line.
 For every model (RecBole's too), ``train_neg_sample_args`` follows ``loss_type`` unless set (Pop: none).
+
+``Config`` is the plugin's; ``register_properties()`` gives RecBole's own Config the same layers, so
+unchanged RecBole scripts read the plugin's model properties.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
 from recbole.config import Config as RecBoleConfig
 
-from recbole_xlstm.registry import (
-    get_model,
-    load_plugin_layers,
-    recbole_load_internal_config_dict,
-    set_train_neg_sampling,
-)
+from recbole_xlstm.registry import PLUGIN_MODELS, get_model
+
+PROPERTIES_DIR = Path(__file__).resolve().parent / "model" / "properties"
+
+# RecBole's own layering, kept before register_properties() wraps it (the plugin's Config builds on it too).
+recbole_load_internal_config_dict: Callable = RecBoleConfig._load_internal_config_dict
+
+# Models that learn by counting the items of their training batches: RecBole 1.2.1's Pop counts every item
+# of a batch, so sampled negatives would count as interactions (and make its ranking depend on the seed).
+COUNTING_MODELS = frozenset({"Pop"})
+
+
+def plugin_property_file(model_name: str) -> Path | None:
+    path = PROPERTIES_DIR / f"{model_name}.yaml"
+    return path if model_name in PLUGIN_MODELS and path.is_file() else None
+
+
+def set_train_neg_sampling(config: RecBoleConfig, model: str) -> None:
+    """Unless the user set train_neg_sample_args: none for CE (it trains on all items, and RecBole 1.2.1
+    raises with a sampler) and for the counting models; BPR keeps RecBole's sampler."""
+    if "train_neg_sample_args" in config.external_config_dict:
+        return
+    loss_type = config.external_config_dict.get("loss_type", config.internal_config_dict.get("loss_type"))
+    if loss_type == "CE" or model in COUNTING_MODELS:
+        config.internal_config_dict["train_neg_sample_args"] = None
+
+
+def load_plugin_layers(config: RecBoleConfig, model: str) -> None:
+    """The plugin's model properties go above RecBole's internal layers and below the user's, then the
+    negative-sampling policy."""
+    path = plugin_property_file(model)
+    if path is not None:
+        config._update_internal_config_dict(str(path))
+    set_train_neg_sampling(config, model)
 
 
 class Config(RecBoleConfig):
+    """RecBole's Config with the plugin's layers, and a clear error (with a did-you-mean) for unknown models."""
+
     def _get_model_and_dataset(self, model, dataset):
         if isinstance(model, str):
             model = get_model(model)  # clear error for unknown names; plugin models first
@@ -29,4 +65,14 @@ class Config(RecBoleConfig):
         # RecBole's original layering, not the registered wrapper, so the plugin layer goes in once.
         recbole_load_internal_config_dict(self, model, model_class, dataset)
         load_plugin_layers(self, model)
-        set_train_neg_sampling(self, model)
+
+
+def _recbole_config_with_plugin_properties(self, model, model_class, dataset) -> None:
+    recbole_load_internal_config_dict(self, model, model_class, dataset)
+    if model in PLUGIN_MODELS:
+        load_plugin_layers(self, model)
+
+
+def register_properties() -> None:
+    """Make RecBole's own Config read the plugin models' properties. Idempotent."""
+    RecBoleConfig._load_internal_config_dict = _recbole_config_with_plugin_properties

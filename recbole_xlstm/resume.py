@@ -21,7 +21,7 @@ from typing import Any
 
 from recbole.utils import set_color
 
-from recbole_xlstm.checkpoint import CheckpointError, load_checkpoint
+from recbole_xlstm.compat.checkpoint import CheckpointError, load_checkpoint
 
 MUST_MATCH = ("model", "dataset")  # a checkpoint of another model or dataset cannot go on in this run
 

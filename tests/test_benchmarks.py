@@ -356,7 +356,7 @@ def test_accuracy_study_names_a_missing_dataset_and_exits_with_an_error(tmp_path
 def test_machine_line_names_the_machine_and_versions_and_marks_what_a_saved_record_lacks():
     from importlib.metadata import version
 
-    from recbole_xlstm.tune_report import environment, machine_line
+    from recbole_xlstm import environment, machine_line
 
     line = machine_line(environment())
     assert line.startswith("Machine: ") and f"{os.cpu_count()} cores" in line

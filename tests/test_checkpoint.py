@@ -16,7 +16,7 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
 from recbole_xlstm import CheckpointError, Config, load_checkpoint, xLSTM4Rec
-from recbole_xlstm.checkpoint import checkpoint_safe_globals
+from recbole_xlstm.compat.checkpoint import checkpoint_safe_globals
 from recbole_xlstm.quick_start import evaluate_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]

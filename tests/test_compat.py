@@ -232,19 +232,60 @@ def test_two_runs_starting_together_in_one_folder_both_make_recboles_log_folder(
 # --- applied once, in place ------------------------------------------------------------------------
 
 
-def test_fixes_are_in_place_once_after_import():
+def test_each_version_shim_is_in_place_once_exactly_where_the_installed_versions_need_it():
     import recbole.trainer.trainer as recbole_trainer_module
 
-    compat.apply()  # a second apply must not wrap twice
-    assert Config.compatibility_settings is compat.numpy_aliases_for_recbole
+    applied = compat.apply()  # a second apply must not wrap twice
+    names = {fix.name: fix for fix in compat.FIXES}
+    assert set(applied) == {fix.name for fix in compat.FIXES if fix.needed()}
+    # the gates, against the versions installed here
+    assert (names["numpy >= 2: Config.compatibility_settings"].name in applied) == NUMPY_2
+    assert (Config.compatibility_settings is compat.numpy_aliases_for_recbole) == NUMPY_2
+    assert (names["pandas >= 3: Series.agg(len) per row"].name in applied) == (Version(pd.__version__) >= Version("3"))
+    assert np.float is np.float64 and np.long is np.int_  # numpy >= 1.24 removed them; every stack here needs them
     fill_nan = recbole_dataset_module.Dataset._fill_nan
     assert fill_nan.fixed_by_recbole_xlstm and fill_nan.__wrapped__ is compat.ORIGINAL["Dataset._fill_nan"]
     assert isinstance(recbole_dataset_module.pd, compat.PandasForRecBoleDataset)
     assert recbole_dataset_module.Dataset._load_feat.fixed_by_recbole_xlstm
     for owner, name in compat.SERIES_AGG_LEN_METHODS:
         method = getattr(owner, name)
-        assert method.fixed_by_recbole_xlstm and method.__wrapped__ is compat.ORIGINAL[f"{owner.__name__}.{name}"]
+        if Version(pd.__version__) >= Version("3"):
+            assert method.fixed_by_recbole_xlstm and method.__wrapped__ is compat.ORIGINAL[f"{owner.__name__}.{name}"]
+        else:
+            assert method is compat.ORIGINAL[f"{owner.__name__}.{name}"]
     assert isinstance(recbole_trainer_module.torch, compat.TorchForRecBoleTrainer)
+
+
+def imported_with(env: dict[str, str], code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import logging\nlogging.basicConfig(level=logging.DEBUG)\n{code}"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO), **env),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def test_the_switch_turns_off_the_changes_of_behaviour_and_keeps_the_version_shims():
+    code = (
+        "import recbole_xlstm, torch\nfrom recbole.model.general_recommender.pop import Pop\n"
+        "from recbole_xlstm import compat\n"
+        "print('POP', Pop.calculate_loss is compat.ORIGINAL['Pop.calculate_loss'],\n"
+        "      'ANOMALY', torch.is_anomaly_enabled())"
+    )
+    off = imported_with({compat.BEHAVIOUR_FIXES_VARIABLE: "off"}, code)
+    assert "POP True ANOMALY True" in off  # RecBole's own Pop, and the anomaly mode its sine.py turns on
+    assert "recbole_xlstm.compat: off (RECBOLE_XLSTM_BEHAVIOUR_FIXES=off): Pop counts every occurrence" in off
+    assert "recbole_xlstm.compat: applied: torch >= 2.6: weights-only checkpoints" in off
+    on = imported_with({}, code)
+    assert "POP False ANOMALY False" in on
+    assert "recbole_xlstm.compat: applied: Pop counts every occurrence" in on
+
+
+def test_a_mistyped_switch_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(compat.BEHAVIOUR_FIXES_VARIABLE, "no")
+    with pytest.raises(ValueError, match="RECBOLE_XLSTM_BEHAVIOUR_FIXES='no': use on"):
+        compat.apply()
 
 
 # --- Pop's counts ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_xlstm import Config
-from recbole_xlstm.registry import PROPERTIES_DIR
+from recbole_xlstm.config import PROPERTIES_DIR
 
 
 def test_plugin_properties_load_without_any_user_setting():

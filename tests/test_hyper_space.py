@@ -11,8 +11,8 @@ from recbole.data import create_dataset
 from recbole.trainer import HyperTuning
 
 from recbole_xlstm import Config, xLSTM4Rec
-from recbole_xlstm.hyper_space import HyperSpaceError, read_hyper_file, to_ray_space
-from recbole_xlstm.tuning import check_search_parameters
+from recbole_xlstm.tuning.ray_tune import check_search_parameters
+from recbole_xlstm.tuning.space import HyperSpaceError, read_hyper_file, to_ray_space
 
 HYPER_TEST = Path(__file__).resolve().parents[1] / "hyper.test"
 # searched properties that shape the model (the others only change training)

@@ -1,4 +1,4 @@
-"""label_smoothing on RecBole's own models, through the plugin's quick start (recbole_xlstm.label_smoothing)."""
+"""label_smoothing on RecBole's own models, through the plugin's quick start (recbole_xlstm.model.label_smoothing)."""
 
 from __future__ import annotations
 

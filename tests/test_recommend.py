@@ -16,7 +16,7 @@ from conftest import train_with_the_run_script
 
 import run_recbole_xlstm
 from recbole_xlstm import CheckpointError
-from recbole_xlstm.recommend import Recommender, UnknownItemError
+from recbole_xlstm.serving.recommend import Recommender, UnknownItemError
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +225,12 @@ def test_a_recbole_baseline_checkpoint_recommends_too(tmp_path):
     recs = Recommender.from_checkpoint(checkpoint, device="cpu").for_user("7", topk=3)
     assert recs.model == "SASRec" and len(recs.items) == 3
     assert np.all(np.diff([item.score for item in recs.items]) <= 0)
+
+
+def test_the_former_import_paths_are_the_serving_modules_themselves():
+    import recbole_xlstm.recommend
+    import recbole_xlstm.streaming
+    from recbole_xlstm.serving import recommend, streaming
+
+    assert recbole_xlstm.recommend is recommend and recbole_xlstm.streaming is streaming
+    assert recbole_xlstm.recommend.Recommender is Recommender

@@ -9,7 +9,7 @@ import pytest
 from recbole.trainer import Trainer
 
 import run_recbole_xlstm
-from recbole_xlstm.checkpoint import CheckpointError, load_checkpoint
+from recbole_xlstm.compat.checkpoint import CheckpointError, load_checkpoint
 from recbole_xlstm.quick_start import run_recbole_xlstm as run_plugin
 
 

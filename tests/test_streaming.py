@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import train_with_the_run_script
 
-from recbole_xlstm.recommend import Recommender, UnknownItemError
-from recbole_xlstm.streaming import StreamingRecommender
+from recbole_xlstm.serving.recommend import Recommender, UnknownItemError
+from recbole_xlstm.serving.streaming import StreamingRecommender
 
 # Float32 recurrent vs parallel forms of the same blocks; measured differences are about 1e-6.
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}

@@ -15,10 +15,11 @@ from packaging.version import Version
 from recbole.trainer import HyperTuning
 from recbole.trainer.trainer import Trainer
 
-from recbole_xlstm import Config, tuning
-from recbole_xlstm.hyper_space import HyperSpaceError
+from recbole_xlstm import Config, pipeline
 from recbole_xlstm.quick_start import objective_function
-from recbole_xlstm.tuning import FINISHED_FILE, TrialSetup, TuneOptions, run_trial, trial_config, tune_with_ray
+from recbole_xlstm.tuning import ray_tune
+from recbole_xlstm.tuning.ray_tune import FINISHED_FILE, TrialSetup, TuneOptions, run_trial, trial_config, tune_with_ray
+from recbole_xlstm.tuning.space import HyperSpaceError
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def spy_evaluations(monkeypatch):
     """Which of the three dataloaders every Trainer.evaluate call read."""
     splits: dict[int, str] = {}
     seen: list[str] = []
-    prepare = tuning.data_preparation
+    prepare = pipeline.data_preparation
 
     def prepare_and_name(config, dataset):
         train, valid, test = prepare(config, dataset)
@@ -39,7 +40,7 @@ def spy_evaluations(monkeypatch):
         seen.append(splits.get(id(eval_data), "unknown"))
         return evaluate(self, eval_data, *args, **kwargs)
 
-    monkeypatch.setattr(tuning, "data_preparation", prepare_and_name)
+    monkeypatch.setattr(pipeline, "data_preparation", prepare_and_name)
     monkeypatch.setattr(Trainer, "evaluate", evaluate_and_record)
     return seen
 
@@ -66,14 +67,14 @@ def test_a_trial_reports_validation_each_epoch_and_never_evaluates_test(tiny_con
 
 def test_a_trial_uses_the_sampled_values(tiny_config, tmp_path, monkeypatch):
     seen = {}
-    real_config = tuning.Config
+    real_config = pipeline.Config
 
     def recording_config(*args, **kwargs):
         config = real_config(*args, **kwargs)
         seen.update(hidden=config["hidden_size"], lr=config["learning_rate"], device=str(config["device"]))
         return config
 
-    monkeypatch.setattr(tuning, "Config", recording_config)
+    monkeypatch.setattr(pipeline, "Config", recording_config)
     run_trial(_setup(tiny_config, epochs=1), {"hidden_size": 32, "learning_rate": 0.003}, str(tmp_path), lambda r: None)
     assert seen == {"hidden": 32, "lr": 0.003, "device": "cpu"}
 
@@ -138,13 +139,13 @@ def _search(tiny_config, tmp_path, space_text, **options):
 
 def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny_config, tmp_path, monkeypatch):
     test_evaluations = []
-    evaluate = tuning.evaluate_checkpoint
+    evaluate = ray_tune.evaluate_checkpoint
 
     def evaluate_and_count(model_file, splits, *args, **kwargs):
         test_evaluations.append((model_file, splits))
         return evaluate(model_file, splits, *args, **kwargs)
 
-    monkeypatch.setattr(tuning, "evaluate_checkpoint", evaluate_and_count)
+    monkeypatch.setattr(ray_tune, "evaluate_checkpoint", evaluate_and_count)
     summary = _search(
         tiny_config,
         tmp_path,
@@ -258,7 +259,7 @@ def test_a_previous_search_is_never_overwritten(tiny_config, tmp_path):
 def test_ray_versions_uses_the_api_of_the_installed_ray():
     import ray
 
-    from recbole_xlstm import ray_versions
+    from recbole_xlstm.tuning import ray_versions
 
     current = Version(ray.__version__) >= Version("2.50")
     assert ray_versions.TUNE_HAS_OWN_SESSION is current

@@ -35,13 +35,8 @@ CUDA_MAX_GRID_Z = 65535
 logger = logging.getLogger()
 
 
-# The chunk each kernel runs when mlstm_chunk_size is null: the fastest measured training step.
-# Native (pure torch; what CPU runs), 2-core Xeon, batch 256, hidden 64, 2 blocks (benchmarks/results/
-# speed_cpu_chunk*.md, 2026-12-05): at length 200 the step's median over five runs was 0.71x SASRec's at chunk 16,
-# 0.68x at 32, 0.97x at 64; at 100 (one run) 0.95x / 1.21x / 1.53x; at 1000 (batch 64, two runs) 16 was the
-# fastest in one (18% under 64) and all three within 5% in the other. Smaller chunks pad less (200 -> 208 at 16,
-# 256 at 64). Triton (GPU), H200, batch 2048, length 200: 64 and 128 level (149.0 / 150.5 ms);
-# 16 and 32 not timed on a GPU yet, so it keeps 64.
+# The chunk each kernel runs when mlstm_chunk_size is null: the fastest training step measured for it. Smaller chunks
+# pad the sequence less; the measurements are in docs/results.md (Speed) and benchmarks/results/speed_cpu_chunk*.md.
 DEFAULT_CHUNK_SIZE = {NATIVE_CHUNKWISE_KERNEL: 16, TRITON_CHUNKWISE_KERNEL: 64}
 
 
@@ -108,13 +103,12 @@ def use_mlstm_kernel(stack: nn.Module, kernel: Callable) -> None:
 
 
 def compiled_for_training(stack: xLSTMBlockStack) -> Callable:
-    """torch.compile of the stack's forward. Inductor fuses the many small element-wise ops of
-    the parallel mLSTM; measured here (2-core CPU, batch 256, L=50, hidden 64, 2 mLSTM blocks,
-    torch 2.13) forward+backward went from 763 ms to 231 ms a batch.
+    """torch.compile of the stack's forward: Inductor fuses the many small element-wise ops of
+    the parallel mLSTM, which dominate its eager training step on CPU.
 
     dynamic=False: an epoch's last, smaller batch would otherwise make dynamo recompile with a
-    dynamic batch size and keep that slower graph for every later batch (an epoch on ml-100k went
-    from 135 s to 175 s). Static graphs cost one compile per distinct batch size: two for training.
+    dynamic batch size and keep that slower graph for every later batch. Static graphs cost one
+    compile per distinct batch size: two for training.
     """
     return torch.compile(stack.forward, dynamic=False)
 
@@ -126,13 +120,8 @@ def _probe(kernel: ChunkwiseMLSTM, device: torch.device) -> None:
     kernel(q, q, q, gate, gate).sum().backward()
 
 
-# From these sequence lengths on, per device type, ``auto`` runs mLSTM chunkwise. Measured (benchmarks/results/
-# speed_cpu*.md, speed_cuda.md; batch 256, hidden 64, 2 blocks), training step, parallel against chunkwise:
-# H100 (eager, Triton, chunks of 64) 11.5 vs 16.1 ms at length 50, 31.5 vs 24.3 at 200; H200 with the GPU layers
-# of gpu_layers.py 14.7 vs 17.0 ms at 50, 18.4 vs 17.2 at 200. A GPU has not timed lengths between 50 and 200.
-# CPU (compiled, the native kernel's chunks of 16; 2026-12-05, three runs, speed_cpu_threshold_round*.md), chunkwise
-# over parallel: 1.26-1.57x at 64, 0.86-1.10x at 80, 1.05-1.08x at 100 (0.83-0.91x in the two earlier runs,
-# speed_cpu_chunk*.md), 0.76-0.93x at 128, 0.73-0.74x at 160, 0.87x at 200 (speed_cpu_chunk.md).
+# From these sequence lengths on, per device type, ``auto`` runs mLSTM chunkwise: below them the parallel form's
+# training step was the faster (benchmarks/results/speed_cpu_threshold_round*.md, speed_cuda.md).
 CHUNKWISE_FROM_LENGTH = {"cpu": 128, "cuda": 200}
 PARALLEL_MLSTM = "mLSTM parallel (xlstm pure torch)"
 

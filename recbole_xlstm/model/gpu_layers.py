@@ -1,12 +1,12 @@
 """Two xlstm 2.0.6 layers computed with GPU-friendlier kernels: same parameters, same outputs.
 
-Profiled on an H200 (benchmarks/results/gpu_session_2026-11-28/probe_before.md: batch 2048, length 200, 2 mLSTM blocks,
-the Triton chunkwise kernel), a training step kept the GPU busy 149 ms, of which
-- 78.7 ms were 6 GEMMs of ``LinearHeadwiseExpand``: its einsum ``...hd,hod->...ho`` runs as a batched
-  GEMM over the heads (32 of 4x4 for the defaults), and its weight gradient reduces batch x length rows
-  into 32 tiny outputs, which occupies a few of the GPU's SMs for the whole reduction;
-- 16.7 ms were ``GammaBeta1dBackwardCUDAKernel2``: ``MultiHeadLayerNorm`` calls ``F.group_norm`` on a
-  2-D (batch x length, heads x head dim) tensor, whose affine-gradient kernel is slow for many rows.
+Why: on a GPU, a training step of the default blocks spends most of its time in two places (profiled in
+benchmarks/results/gpu_session_2026-11-28/):
+- ``LinearHeadwiseExpand``: its einsum ``...hd,hod->...ho`` runs as a batched GEMM over many tiny heads
+  (32 of 4x4 for the defaults), and its weight gradient reduces batch x length rows into those tiny outputs,
+  which keeps only a few of the GPU's SMs busy;
+- ``MultiHeadLayerNorm``: ``F.group_norm`` on a 2-D (batch x length, heads x head dim) tensor, whose
+  affine-gradient kernel is slow for many rows.
 The replacements compute the same functions with one dense GEMM (the block-diagonal weight) and a
 per-head ``F.layer_norm`` followed by the per-channel affine. They change classes in place, so the
 state_dict, the initialisation and ``step()`` stay the package's.
@@ -24,9 +24,8 @@ from xlstm.components.ln import MultiHeadLayerNorm
 def block_diagonal(blocks: torch.Tensor) -> torch.Tensor:
     """The (heads x out, heads x in) block-diagonal matrix of ``blocks`` (heads, out, in), in a number of
     operators that does not grow with the heads. ``torch.block_diag(*blocks)`` (torch 2.11 and 2.13) copies
-    each block on its own and its backward slices each one out: 81 top-level operators for a projection's
-    forward and backward at 32 heads, against 23 here, and the length-200 GPU step is launch-bound
-    (benchmarks/results/gpu_session_2026-11-28)."""
+    each block on its own and its backward slices each one out, several operators a head, and the GPU
+    step at length 200 is bound by kernel launches (benchmarks/results/gpu_session_2026-11-28)."""
     heads, out_features, in_features = blocks.shape
     eye = torch.eye(heads, dtype=blocks.dtype, device=blocks.device)
     # [h, o, g, i] = blocks[h, o, i] where g == h, else 0: exact, since it only multiplies by 1 and 0

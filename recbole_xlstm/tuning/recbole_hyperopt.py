@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from recbole_xlstm.hyper_space import plain, read_hyper_file
 from recbole_xlstm.quick_start import objective_function
+from recbole_xlstm.tuning.space import plain, read_hyper_file
 
 
 def tune_with_recbole(

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed
+from recbole.utils import init_logger
 
 from recbole_xlstm.config import Config
-from recbole_xlstm.hyper_space import HyperSpaceError, SearchParameter, plain, read_hyper_file, to_ray_space
 from recbole_xlstm.model.validation import InvalidPropertyError
-from recbole_xlstm.quick_start import build_model, check_dataset_files, check_model_properties, evaluate_checkpoint
-from recbole_xlstm.registry import get_trainer
-from recbole_xlstm.tune_report import TrialRow, environment, write_search_results
+from recbole_xlstm.pipeline import build_trainer, check_dataset_files, checked_config, prepare
+from recbole_xlstm.provenance import environment
+from recbole_xlstm.quick_start import evaluate_checkpoint
+from recbole_xlstm.tuning.report import TrialRow, write_search_results
+from recbole_xlstm.tuning.space import HyperSpaceError, SearchParameter, plain, read_hyper_file, to_ray_space
 
 FINISHED_FILE = "recbole_trial.json"  # written by a trial that ran to its end (not stopped by the scheduler)
 
@@ -115,23 +115,20 @@ def run_trial(
     Never evaluates the test split. Writes FINISHED_FILE in ``trial_dir`` when training ends by
     itself (epochs or RecBole's early stopping), and returns what it wrote.
     """
-    config = Config(
-        config_file_list=setup.config_file_list or None,
-        config_dict=trial_config(setup, params, trial_dir, gpu_ids or []),
-    )
     try:
-        check_model_properties(config)
+        config = checked_config(
+            config_file_list=setup.config_file_list or None,
+            config_dict=trial_config(setup, params, trial_dir, gpu_ids or []),
+        )
     except InvalidPropertyError as err:
         # no report: a result without the metric would make Ray fail the trial
         outcome = {"status": "skipped", "reason": str(err)}
         Path(trial_dir, FINISHED_FILE).write_text(json.dumps(outcome))
         return outcome
-    init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
-    dataset = create_dataset(config)
-    train_data, valid_data, _ = data_preparation(config, dataset)  # the test split stays unread
-    model = build_model(config, train_data._dataset)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    prepared = prepare(config)  # RecBole builds the test split too; a trial never reads it
+    train_data, valid_data = prepared.train_data, prepared.valid_data
+    trainer = build_trainer(config, prepared.model)
 
     # fit's callback_fn gets only the score; keep the whole validation result of each epoch too
     last_valid = {}
@@ -177,7 +174,7 @@ def ray_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     import ray
     import torch
 
-    from recbole_xlstm import ray_versions
+    from recbole_xlstm.tuning import ray_versions
 
     torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
     run_trial(setup, params, ray_versions.trial_dir(), ray_versions.report, gpu_ids=ray.get_gpu_ids())
@@ -284,7 +281,7 @@ def tune_with_ray(
             f"Ray Tune is not installed, and --tuner=ray needs it. {INSTALL_HINT} Or tune with --tuner=recbole."
         ) from error
 
-    from recbole_xlstm import ray_versions
+    from recbole_xlstm.tuning import ray_versions
 
     started = time.time()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)

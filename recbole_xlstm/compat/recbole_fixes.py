@@ -1,7 +1,9 @@
 """Fixes for RecBole 1.2.1 on the libraries it now meets, and for one bug of its own (Pop's counts); each
 names the RecBole code and versions.
 
-Applied once by ``import recbole_xlstm``, before any RecBole Config, Dataset or Trainer exists.
+Applied once by ``import recbole_xlstm``, before any RecBole Config, Dataset or Trainer exists: each version
+shim only where the installed version needs it, the changes of behaviour unless
+``RECBOLE_XLSTM_BEHAVIOUR_FIXES=off`` (docs/compat.md lists them all).
 tests/test_compat.py shows, for each fix, that RecBole's unpatched code still breaks on the
 versions named (skipped where the installed version does not break) and that the patched path works.
 """
@@ -9,9 +11,11 @@ versions named (skipped where the installed version does not break) and that the
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -22,11 +26,12 @@ import recbole.data.dataset.sequential_dataset as recbole_sequential_dataset_mod
 import recbole.trainer.trainer as recbole_trainer_module
 import recbole.utils.logger as recbole_logger_module
 import torch
+from packaging.version import Version
 from recbole.config import Config
 from recbole.model.general_recommender.pop import Pop
 from recbole.utils import FeatureType
 
-from recbole_xlstm.checkpoint import load_checkpoint
+from recbole_xlstm.compat.checkpoint import load_checkpoint
 
 # --- numpy 2 -------------------------------------------------------------------------------------
 
@@ -184,7 +189,7 @@ class TorchForRecBoleTrainer:
     opcodes (FRAME, STACK_GLOBAL, ...) torch's weights-only unpickler cannot read, and the file holds
     RecBole's Config and enums. So ``Trainer.evaluate(load_best_model=True)`` and
     ``Trainer.resume_checkpoint`` break on RecBole's own files. Here checkpoints are written with
-    protocol 2 and read weights-only with exactly RecBole's types allowed (recbole_xlstm.checkpoint).
+    protocol 2 and read weights-only with exactly RecBole's types allowed (recbole_xlstm.compat.checkpoint).
     """
 
     def __init__(self, torch_module: ModuleType) -> None:
@@ -209,8 +214,7 @@ def anomaly_mode_as_before_recbole_sine() -> None:
     ``torch.autograd.set_detect_anomaly(True)``, for the whole process. Importing
     ``recbole.model.sequential_recommender``, as RecBole's get_model and the plugin's registry do,
     imports it. Anomaly mode records a Python stack trace for every op and checks every backward
-    pass for NaN. benchmarks/anomaly_mode_cost.py on the 2-core CPU (batch 256, length 50, hidden
-    64, eager): forward + backward took 2.5x as long for xLSTM4Rec, 1.8x for SASRec, 2.6x for GRU4Rec.
+    pass for NaN, which slows every eager training step (benchmarks/anomaly_mode_cost.py measures it).
 
     The module is imported here once, and the mode goes back to what it was before; turn it on after
     ``import recbole_xlstm`` to debug. If RecBole's models were imported before recbole_xlstm, the
@@ -260,37 +264,115 @@ ORIGINAL = {
     "logger.ensure_dir": recbole_logger_module.ensure_dir,
 }
 
+# Set to "off" (before ``import recbole_xlstm``) to keep RecBole's own behaviour where a fix changes it rather than
+# making it run on a newer library: Pop's counting, anomaly mode, the log-folder race. Version shims always apply.
+BEHAVIOUR_FIXES_VARIABLE = "RECBOLE_XLSTM_BEHAVIOUR_FIXES"
+
+logger = logging.getLogger(__name__)
+
+
+def installed(package: ModuleType) -> Version:
+    return Version(package.__version__)
+
 
 def weights_only_checkpoints_for_recbole_trainer() -> None:
     if not isinstance(recbole_trainer_module.torch, TorchForRecBoleTrainer):
         recbole_trainer_module.torch = TorchForRecBoleTrainer(torch)
 
 
-def apply() -> None:
-    """Idempotent: importing recbole_xlstm twice, or reloading it, patches once."""
+def config_compatibility_settings_for_numpy_2() -> None:
     Config.compatibility_settings = numpy_aliases_for_recbole
-    numpy_aliases_for_recbole()
+
+
+def pandas_copy_on_write_fills() -> None:
     dataset_class = recbole_dataset_module.Dataset
     if not getattr(dataset_class._fill_nan, "fixed_by_recbole_xlstm", False):
         dataset_class._fill_nan = fill_nan_by_assignment(dataset_class._fill_nan)
-    for owner, name in SERIES_AGG_LEN_METHODS:
-        if not getattr(getattr(owner, name), "fixed_by_recbole_xlstm", False):
-            setattr(owner, name, series_agg_len_per_element(getattr(owner, name)))
     if not isinstance(recbole_dataset_module.pd, PandasForRecBoleDataset):
         recbole_dataset_module.pd = PandasForRecBoleDataset(pandas)
     if not getattr(dataset_class._load_feat, "fixed_by_recbole_xlstm", False):
         dataset_class._load_feat = without_chained_inplace_warning(dataset_class._load_feat)
-    weights_only_checkpoints_for_recbole_trainer()
+
+
+def pandas_3_agg_len() -> None:
+    for owner, name in SERIES_AGG_LEN_METHODS:
+        if not getattr(getattr(owner, name), "fixed_by_recbole_xlstm", False):
+            setattr(owner, name, series_agg_len_per_element(getattr(owner, name)))
+
+
+def pop_counting() -> None:
     Pop.calculate_loss = pop_counts_every_occurrence
+
+
+def log_folder_race() -> None:
     recbole_logger_module.ensure_dir = ensure_dir_without_race
-    if not getattr(apply, "anomaly_mode_restored", False):
+
+
+def anomaly_mode_once() -> None:
+    if not getattr(anomaly_mode_once, "done", False):  # only the first import finds sine.py's switch to undo
         anomaly_mode_as_before_recbole_sine()
-        apply.anomaly_mode_restored = True
+        anomaly_mode_once.done = True
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One change to RecBole 1.2.1. ``version``: a shim that makes it run on a library version it predates,
+    applied where ``needed()``; otherwise a change of RecBole's behaviour (docs/compat.md gives each reason)."""
+
+    name: str
+    apply: Callable[[], None]
+    needed: Callable[[], bool]
+    version: bool
+
+
+FIXES = (
+    Fix("numpy >= 1.24: RecBole's np.float/np.long/... aliases", numpy_aliases_for_recbole,
+        lambda: installed(np) >= Version("1.24"), version=True),
+    Fix("numpy >= 2: Config.compatibility_settings", config_compatibility_settings_for_numpy_2,
+        lambda: installed(np) >= Version("2"), version=True),
+    Fix("pandas >= 1.5 (copy-on-write): missing features filled", pandas_copy_on_write_fills,
+        lambda: installed(pandas) >= Version("1.5"), version=True),
+    Fix("pandas >= 3: Series.agg(len) per row", pandas_3_agg_len,
+        lambda: installed(pandas) >= Version("3"), version=True),
+    Fix("torch >= 2.6: weights-only checkpoints", weights_only_checkpoints_for_recbole_trainer,
+        lambda: installed(torch).release >= (2, 6), version=True),
+    Fix("Pop counts every occurrence", pop_counting, lambda: True, version=False),
+    Fix("log folder made without a race", log_folder_race, lambda: True, version=False),
+    Fix("anomaly mode as before RecBole's sine.py", anomaly_mode_once, lambda: True, version=False),
+)  # fmt: skip
+
+
+def behaviour_fixes_on() -> bool:
+    value = os.environ.get(BEHAVIOUR_FIXES_VARIABLE, "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{BEHAVIOUR_FIXES_VARIABLE}={value!r}: use on (the default) or off.")
+    return value == "on"
+
+
+def apply() -> list[str]:
+    """Applies each fix that the installed versions need (and, unless RECBOLE_XLSTM_BEHAVIOUR_FIXES=off, the
+    changes of behaviour); logs each at debug level. Idempotent. Returns the names of the fixes applied."""
+    behaviour = behaviour_fixes_on()
+    applied = []
+    for fix in FIXES:
+        if not fix.needed():
+            logger.debug(f"recbole_xlstm.compat: not needed with the installed versions: {fix.name}")
+        elif not fix.version and not behaviour:
+            logger.debug(f"recbole_xlstm.compat: off ({BEHAVIOUR_FIXES_VARIABLE}=off): {fix.name}")
+        else:
+            fix.apply()
+            applied.append(fix.name)
+            logger.debug(f"recbole_xlstm.compat: applied: {fix.name}")
+    apply.applied = applied
+    return applied
 
 
 __all__ = [
+    "BEHAVIOUR_FIXES_VARIABLE",
+    "FIXES",
     "ORIGINAL",
     "PandasForRecBoleDataset",
+    "SERIES_AGG_LEN_METHODS",
     "TorchForRecBoleTrainer",
     "anomaly_mode_as_before_recbole_sine",
     "apply",
