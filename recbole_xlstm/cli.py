@@ -12,12 +12,16 @@ search its hyperparameters, or recommend from a checkpoint. The installed comman
 
 Any other ``--key=value`` is a RecBole property (RecBole's Config reads it from the command line);
 in a search it holds for every trial.
+
+An expected error (a bad property, a missing file or dataset, an unknown model, item or checkpoint) prints one
+``error: ...`` line and exits with status 2; ``--debug`` (or RECBOLE_XLSTM_DEBUG=1) shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from recbole_xlstm.quick_start import run
 
@@ -38,7 +42,10 @@ TUNE_FLAGS = (
     "algo",
     "max_evals",
 )
-RUN_FLAGS = ("model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset", "resume_from")
+DEBUG_VARIABLE = "RECBOLE_XLSTM_DEBUG"
+RUN_FLAGS = (
+    "model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset", "resume_from", "debug",
+)  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=str, default="5678", help="the port of the master node")
     parser.add_argument("--world_size", type=int, default=-1, help="total processes over all machines")
     parser.add_argument("--group_offset", type=int, default=0, help="global rank offset of this machine")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an expected error instead of one line (or set {DEBUG_VARIABLE}=1)",
+    )
     parser.add_argument(
         "--resume_from",
         type=str,
@@ -131,10 +143,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def check_output_file(parser: argparse.ArgumentParser, path: str) -> None:
+    """Refuse, before any work, an output file that exists or that could not be written."""
+    if os.path.exists(path):
+        parser.error(f"--output {path} already exists; name a new file, or move that one away first")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        parser.error(f"--output {path}: the folder {folder} does not exist; create it, or name a file in another one")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"--output {path}: the folder {folder} is not writable; name a file in a folder you can write")
+
+
 def recommend(args: argparse.Namespace) -> list:
-    from recbole_xlstm.compat.checkpoint import CheckpointError
-    from recbole_xlstm.pipeline import DatasetNotFoundError
-    from recbole_xlstm.serving.recommend import Recommender, UnknownItemError
+    from recbole_xlstm.serving.recommend import Recommender
 
     parser = args.parser
     asked = [name for name in ("user", "history", "users") if getattr(args, name) is not None]
@@ -144,31 +165,33 @@ def recommend(args: argparse.Namespace) -> list:
         parser.error("--recommend needs exactly one of --user=ID, --history=ID,ID,... or --users=all|ID,ID,...")
     if args.users is not None and not args.output:
         parser.error("--users writes a CSV: add --output=FILE.csv")
-    if args.output and os.path.exists(args.output):
-        parser.error(f"--output {args.output} already exists; name a new file, or move that one away first")
+    if args.output and args.users is None:
+        parser.error("--output writes the CSV of --users=...; --user and --history print their table instead")
+    if args.output:
+        check_output_file(parser, args.output)
     if not args.topk.isdigit() or int(args.topk) < 1:
         parser.error(f"--topk must be a whole number of at least 1, not {args.topk!r}")
     topk = int(args.topk)
-    try:
-        recommender = Recommender.from_checkpoint(args.checkpoint, data_path=args.data_path, device=args.device)
-        exclude_seen = not args.include_seen
-        if args.users is not None:
-            users = None if args.users == "all" else [u.strip() for u in args.users.split(",") if u.strip()]
-            written = recommender.write_csv(args.output, users, topk=topk, exclude_seen=exclude_seen)
-            print(f"top {topk} for {written} users: {args.output}")
-            return []
-        if args.user is not None:
-            result = recommender.for_user(args.user, topk=topk, exclude_seen=exclude_seen)
-        else:
-            items = [item.strip() for item in args.history.replace(" ", ",").split(",") if item.strip()]
-            result = recommender.for_history(items, topk=topk, exclude_seen=exclude_seen)
-    except (CheckpointError, DatasetNotFoundError, UnknownItemError) as error:
-        parser.exit(2, f"error: {error}\n")
+    recommender = Recommender.from_checkpoint(args.checkpoint, data_path=args.data_path, device=args.device)
+    exclude_seen = not args.include_seen
+    if args.users is not None:
+        users = None if args.users == "all" else [u.strip() for u in args.users.split(",") if u.strip()]
+        written = recommender.write_csv(args.output, users, topk=topk, exclude_seen=exclude_seen)
+        print(f"top {topk} for {written} users: {args.output}")
+        return []
+    if args.user is not None:
+        result = recommender.for_user(args.user, topk=topk, exclude_seen=exclude_seen)
+    else:
+        items = [item.strip() for item in args.history.replace(" ", ",").split(",") if item.strip()]
+        result = recommender.for_history(items, topk=topk, exclude_seen=exclude_seen)
     print(result.table())
     return [result]
 
 
 def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
+    for flag in ("num_samples", "max_evals"):
+        if getattr(args, flag) < 1:
+            args.parser.error(f"--{flag} must be at least 1, not {getattr(args, flag)}")
     if args.tuner == "recbole":
         from recbole_xlstm.tuning.recbole_hyperopt import tune_with_recbole
 
@@ -210,8 +233,34 @@ def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> dict | None:
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The errors that name a user's mistake and its fix in their message: one line is all they need."""
+    from recbole_xlstm.compat.checkpoint import CheckpointError
+    from recbole_xlstm.model.validation import InvalidPropertyError
+    from recbole_xlstm.pipeline import DatasetNotFoundError
+    from recbole_xlstm.registry import UnknownModelError
+    from recbole_xlstm.serving.recommend import UnknownItemError
+    from recbole_xlstm.tuning.report import SearchExistsError
+    from recbole_xlstm.tuning.space import HyperSpaceError
+
+    return (
+        CheckpointError, DatasetNotFoundError, HyperSpaceError, InvalidPropertyError, SearchExistsError,
+        UnknownItemError, UnknownModelError,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict | list | None:
     args = parse_args(argv)
+    try:
+        return dispatch(args)
+    except expected_errors() as error:
+        if args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def dispatch(args: argparse.Namespace) -> dict | list | None:
     if args.resume_from is not None and (args.recommend or args.tune):
         args.parser.error("--resume_from goes on training one run: it does not combine with --recommend or --tune")
     if args.resume_from is not None and (args.nproc != 1 or args.world_size > 0):
@@ -221,22 +270,17 @@ def main(argv: list[str] | None = None) -> dict | None:
     config_file_list = args.config_files.strip().split(" ") if args.config_files else None
     if args.tune:
         return tune(args, config_file_list)
-    from recbole_xlstm.compat.checkpoint import CheckpointError
-
-    try:
-        return run(
-            args.model,
-            args.dataset,
-            config_file_list=config_file_list,
-            nproc=args.nproc,
-            world_size=args.world_size,
-            ip=args.ip,
-            port=args.port,
-            group_offset=args.group_offset,
-            resume_from=args.resume_from,
-        )
-    except CheckpointError as error:
-        args.parser.exit(2, f"error: {error}\n")
+    return run(
+        args.model,
+        args.dataset,
+        config_file_list=config_file_list,
+        nproc=args.nproc,
+        world_size=args.world_size,
+        ip=args.ip,
+        port=args.port,
+        group_offset=args.group_offset,
+        resume_from=args.resume_from,
+    )
 
 
 def entry_point() -> None:

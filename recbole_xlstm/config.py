@@ -10,11 +10,13 @@ unchanged RecBole scripts read the plugin's model properties.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from recbole.config import Config as RecBoleConfig
 
+from recbole_xlstm.model.validation import InvalidPropertyError
 from recbole_xlstm.registry import PLUGIN_MODELS, get_model
 
 PROPERTIES_DIR = Path(__file__).resolve().parent / "model" / "properties"
@@ -65,6 +67,27 @@ class Config(RecBoleConfig):
         # RecBole's original layering, not the registered wrapper, so the plugin layer goes in once.
         recbole_load_internal_config_dict(self, model, model_class, dataset)
         load_plugin_layers(self, model)
+
+
+# RecBole properties that must be positive whole numbers, and what each is (RecBole would fail on them only after
+# the data has loaded, deep inside torch).
+POSITIVE_INTEGERS = {
+    "epochs": "training epochs",
+    "train_batch_size": "sequences per training step",
+    "eval_batch_size": "sequences per evaluation step",
+    "MAX_ITEM_LIST_LENGTH": "items of history a sequential model reads",
+}
+
+
+def check_run_properties(config: Mapping[str, Any]) -> None:
+    """Raise InvalidPropertyError for a RecBole property no run can use (before any data is read)."""
+    for name, meaning in POSITIVE_INTEGERS.items():
+        value = config[name]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InvalidPropertyError(f"{name} ({meaning}) must be a whole number of at least 1, got {value!r}.")
+    rate = config["learning_rate"]
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0:
+        raise InvalidPropertyError(f"learning_rate must be a number above 0, such as 0.001, got {rate!r}.")
 
 
 def _recbole_config_with_plugin_properties(self, model, model_class, dataset) -> None:

@@ -18,7 +18,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_xlstm.compat.checkpoint import load_checkpoint
-from recbole_xlstm.config import Config
+from recbole_xlstm.config import Config, check_run_properties
 from recbole_xlstm.model.label_smoothing import smooth_recbole_loss
 from recbole_xlstm.model.validation import check_label_smoothing
 from recbole_xlstm.registry import PLUGIN_MODELS, get_model, get_trainer
@@ -54,8 +54,10 @@ def check_model_properties(config: Config) -> None:
 
 
 def checked_config(**config_args: Any) -> Config:
-    """The plugin's Config, with the model's properties and the dataset's files checked before any data is read."""
+    """The plugin's Config, with the run's and the model's properties and the dataset's files checked before any
+    data is read."""
     config = Config(**config_args)
+    check_run_properties(config)
     check_model_properties(config)
     check_dataset_files(config)
     return config

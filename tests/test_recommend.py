@@ -234,3 +234,21 @@ def test_the_former_import_paths_are_the_serving_modules_themselves():
 
     assert recbole_xlstm.recommend is recommend and recbole_xlstm.streaming is streaming
     assert recbole_xlstm.recommend.Recommender is Recommender
+
+
+def test_write_csv_refuses_an_existing_file_unless_asked_to_overwrite(recommender, tmp_path):
+    existing = tmp_path / "top.csv"
+    existing.write_text("kept\n")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        recommender.write_csv(str(existing), users=["1"], topk=3)
+    assert existing.read_text() == "kept\n"
+    assert recommender.write_csv(str(existing), users=["1"], topk=3, overwrite=True) == 1
+    assert existing.read_text().startswith("user,rank,item_id")
+
+
+@pytest.mark.parametrize("topk", [0, -1, "5", 2.5, True])
+def test_topk_is_checked_in_the_python_api_as_on_the_command_line(recommender, topk):
+    with pytest.raises(ValueError, match=f"topk must be a whole number of at least 1, not {re.escape(repr(topk))}"):
+        recommender.for_user("1", topk=topk)
+    with pytest.raises(ValueError, match="topk must be a whole number"):
+        recommender.for_history(["1"], topk=topk)

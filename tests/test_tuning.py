@@ -181,13 +181,13 @@ def test_ray_search_writes_the_table_and_a_best_config_that_runs(local_ray, tiny
 
 
 def test_a_failing_trial_is_reported_and_the_search_goes_on(local_ray, tiny_config, tmp_path):
-    # a learning rate torch's Adam rejects: that trial raises inside its worker
-    summary = _search(tiny_config, tmp_path, "learning_rate choice [-1.0,0.01]\n", search_alg="grid", scheduler="fifo")
+    # a weight decay torch's Adam rejects (the plugin's checks leave it to torch): that trial raises in its worker
+    summary = _search(tiny_config, tmp_path, "weight_decay choice [-1.0,0.0]\n", search_alg="grid", scheduler="fifo")
     with open(tmp_path / "out" / "trials.csv") as f:
-        rows = {float(r["learning_rate"]): r for r in csv.DictReader(f)}
-    assert rows[-1.0]["status"].startswith("error: ") and "learning rate" in rows[-1.0]["status"].lower()
-    assert rows[0.01]["status"] == "completed" and int(rows[0.01]["epochs"]) == 2
-    assert summary["errors"] == 1 and summary["best_params"] == {"learning_rate": 0.01}
+        rows = {float(r["weight_decay"]): r for r in csv.DictReader(f)}
+    assert rows[-1.0]["status"].startswith("error: ") and "weight_decay" in rows[-1.0]["status"].lower()
+    assert rows[0.0]["status"] == "completed" and int(rows[0.0]["epochs"]) == 2
+    assert summary["errors"] == 1 and summary["best_params"] == {"weight_decay": 0.0}
     assert summary["test_result"] is not None
 
 

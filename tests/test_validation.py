@@ -21,6 +21,11 @@ BAD = [
     ({"dropout_after_norm": "after"}, r"dropout_after_norm must be True or False, got 'after'"),
     ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1\.0"),
     ({"label_smoothing": 0.1, "loss_type": "BPR"}, r"label_smoothing=0\.1 applies to loss_type CE only"),
+    # RecBole's own properties, which RecBole would reject only inside torch, after the data has loaded
+    ({"MAX_ITEM_LIST_LENGTH": 0}, r"MAX_ITEM_LIST_LENGTH \(items of history .*\) must be a whole number of at least 1"),
+    ({"epochs": 0}, r"epochs \(training epochs\) must be a whole number of at least 1, got 0"),
+    ({"train_batch_size": 0}, r"train_batch_size \(.*\) must be a whole number of at least 1"),
+    ({"learning_rate": -1}, r"learning_rate must be a number above 0, such as 0\.001, got -1"),
 ]
 
 

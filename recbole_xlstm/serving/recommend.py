@@ -143,6 +143,7 @@ class Recommender:
         return next(self.for_users([user], topk=topk, exclude_seen=exclude_seen))
 
     def for_history(self, raw_items: Sequence[str], topk: int = 10, exclude_seen: bool = True) -> Recommendations:
+        check_topk(topk)
         items = self.item_ids(raw_items)
         if len(items) == 0:
             return self.popular(None, topk, "no history was given: the most popular items of the training data")
@@ -153,6 +154,7 @@ class Recommender:
     ) -> Iterator[Recommendations]:
         """Every user of the dataset (``users=None``) or the given raw ids, in that order, scored
         ``batch_size`` at a time."""
+        check_topk(topk)
         if users is None:
             users = [self.dataset.id2token(self.dataset.uid_field, u) for u in sorted(self.histories)]
         pending: list[tuple[str, np.ndarray | Recommendations]] = []  # a history to score, or a cold start
@@ -188,10 +190,18 @@ class Recommender:
             yield next(scored) if isinstance(entry, np.ndarray) else entry
 
     def write_csv(
-        self, path: str, users: Iterable[str] | None = None, topk: int = 10, exclude_seen: bool = True
+        self,
+        path: str,
+        users: Iterable[str] | None = None,
+        topk: int = 10,
+        exclude_seen: bool = True,
+        overwrite: bool = False,
     ) -> int:
         """One row per (user, rank): user, rank, item_id, title, score, probability, cold_start.
-        Returns the number of users written."""
+        Returns the number of users written. An existing file is refused unless ``overwrite``."""
+        check_topk(topk)
+        if os.path.exists(path) and not overwrite:
+            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it, or name a new file")
         written = 0
         with open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
@@ -287,6 +297,12 @@ class Recommender:
             for r, (count, item) in enumerate(zip(top.values, top.indices))
         ]
         return Recommendations(user, [], 0, items, cold_start=reason, model=self.config["model"])
+
+
+def check_topk(topk: Any) -> None:
+    """topk as the command line checks it: a whole number of at least 1."""
+    if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
+        raise ValueError(f"topk must be a whole number of at least 1, not {topk!r}")
 
 
 def _histories(dataset: Any) -> dict[int, np.ndarray]:

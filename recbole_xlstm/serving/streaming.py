@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recbole_xlstm.serving.recommend import Recommendations, Recommender
+from recbole_xlstm.serving.recommend import Recommendations, Recommender, check_topk
 
 
 @dataclass
@@ -102,6 +102,7 @@ class StreamingRecommender:
         return state
 
     def recommend(self, user: str, topk: int = 10, exclude_seen: bool = True) -> Recommendations:
+        check_topk(topk)
         state = self.state(user)
         if state.output is None:
             return self.recommender.popular(

@@ -25,7 +25,7 @@ from recbole_xlstm.model.validation import InvalidPropertyError
 from recbole_xlstm.pipeline import build_trainer, check_dataset_files, checked_config, prepare
 from recbole_xlstm.provenance import environment
 from recbole_xlstm.quick_start import evaluate_checkpoint
-from recbole_xlstm.tuning.report import TrialRow, write_search_results
+from recbole_xlstm.tuning.report import TrialRow, refuse_existing_search, write_search_results
 from recbole_xlstm.tuning.space import HyperSpaceError, SearchParameter, plain, read_hyper_file, to_ray_space
 
 FINISHED_FILE = "recbole_trial.json"  # written by a trial that ran to its end (not stopped by the scheduler)
@@ -303,11 +303,7 @@ def tune_with_ray(
         options.output_dir
         or Path("tune_results") / f"{config['model']}-{config['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     ).absolute()
-    if (output_dir / "summary.json").exists() or (output_dir / "ray").exists():
-        raise FileExistsError(
-            f"{output_dir} already holds a search; its results would be overwritten. "
-            "Pass another --tune_dir, or move that folder away first."
-        )
+    refuse_existing_search(output_dir, "summary.json", "ray")
     param_space, search_alg = _search_space(options, params, "valid_score", mode)
     scheduler = _scheduler(options, max_epochs)
     output_dir.mkdir(parents=True, exist_ok=True)

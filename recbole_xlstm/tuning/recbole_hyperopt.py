@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from recbole_xlstm.quick_start import objective_function
+from recbole_xlstm.tuning.report import refuse_existing_search
 from recbole_xlstm.tuning.space import plain, read_hyper_file
 
 
@@ -32,11 +33,7 @@ def tune_with_recbole(
         return objective_function(dict(config_dict, model=model, dataset=dataset), config_file_list)
 
     out = Path(output_dir or Path("tune_results") / f"{model}-{dataset}-hyperopt-{time.strftime('%Y%m%d-%H%M%S')}")
-    if (out / "hyper_result.txt").exists():
-        raise FileExistsError(
-            f"{out} already holds a search; its results would be overwritten. "
-            "Pass another --tune_dir, or move that folder away first."
-        )
+    refuse_existing_search(out, "hyper_result.txt")
     started = time.time()
     tuner = HyperTuning(
         objective,

@@ -11,6 +11,20 @@ from typing import Any
 
 import yaml
 
+
+class SearchExistsError(FileExistsError):
+    """A search's output folder already holds a search, whose results would be overwritten."""
+
+
+def refuse_existing_search(output_dir: Path, *markers: str) -> None:
+    """Raise SearchExistsError when ``output_dir`` holds any of ``markers`` (files or folders a search writes)."""
+    if any((output_dir / marker).exists() for marker in markers):
+        raise SearchExistsError(
+            f"{output_dir} already holds a search; its results would be overwritten. "
+            "Pass another --tune_dir, or move that folder away first."
+        )
+
+
 # properties a trial sets for itself, or that only set the search's own budget: left out of best_config.yaml
 TRIAL_ONLY_PROPERTIES = ("checkpoint_dir", "show_progress", "gpu_id", "use_gpu", "epochs", "model", "dataset")
 
