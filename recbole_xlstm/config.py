@@ -56,6 +56,9 @@ def load_plugin_layers(config: RecBoleConfig, model: str) -> None:
 class Config(RecBoleConfig):
     """RecBole's Config with the plugin's layers, and a clear error (with a did-you-mean) for unknown models."""
 
+    # what pipeline.checked_config found in the dataset's files, for the run's log once its logger exists
+    dataset_warnings: tuple[str, ...] | list[str] = ()
+
     def _get_model_and_dataset(self, model, dataset):
         if isinstance(model, str):
             model = get_model(model)  # clear error for unknown names; plugin models first
@@ -63,10 +66,61 @@ class Config(RecBoleConfig):
             model = get_model(self.external_config_dict["model"])
         return super()._get_model_and_dataset(model, dataset)
 
+    def _load_config_files(self, file_list):
+        """RecBole's reading of config files, with errors that name the file and the line (RecBole 1.2.1 gives
+        yaml's message without the file, or ``dictionary update sequence element #0`` for a line without a
+        colon). Records which file set each name, for check_property_names."""
+        merged: dict[str, Any] = {}
+        self.property_files: dict[str, str] = {}
+        for file in file_list or []:
+            values = read_config_file(file, self.yaml_loader)
+            merged.update(values)
+            self.property_files.update(dict.fromkeys(values, file))
+        return merged
+
     def _load_internal_config_dict(self, model, model_class, dataset):
         # RecBole's original layering, not the registered wrapper, so the plugin layer goes in once.
         recbole_load_internal_config_dict(self, model, model_class, dataset)
         load_plugin_layers(self, model)
+
+
+def read_config_file(file: str, loader: Any) -> dict[str, Any]:
+    """A config file's properties, read with RecBole's yaml loader; InvalidPropertyError naming the file (and the
+    line) when it cannot be read or is not ``name: value`` lines."""
+    import yaml
+
+    try:
+        with open(file, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise InvalidPropertyError(f"Config file {file} cannot be read: {error.strerror}.") from error
+    try:
+        values = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = line_without_colon(text) or (mark.line + 1 if mark is not None else None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        where = f", line {line}" if line else ""
+        raise InvalidPropertyError(
+            f"Config file {file}{where}: {problem}; each line must be name: value (a colon and a space)."
+        ) from error
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        line = line_without_colon(text) or 1
+        raise InvalidPropertyError(
+            f"Config file {file}, line {line}: {text.splitlines()[line - 1].strip()!r} is not name: value (a "
+            "colon and a space between the property and its value)."
+        )
+    return values
+
+
+def line_without_colon(text: str) -> int | None:
+    """The number of the first top-level line that is not a comment, a list item or ``name: value``."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line[0].isspace() and line[0] not in "#-" and ":" not in line:
+            return number
+    return None
 
 
 # RecBole properties that must be positive whole numbers, and what each is (RecBole would fail on them only after

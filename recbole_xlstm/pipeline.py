@@ -19,8 +19,10 @@ from recbole.utils import init_seed
 
 from recbole_xlstm.compat.checkpoint import load_checkpoint
 from recbole_xlstm.config import Config, check_run_properties
+from recbole_xlstm.data_checks import check_atomic_files
 from recbole_xlstm.model.label_smoothing import smooth_recbole_loss
 from recbole_xlstm.model.validation import check_label_smoothing
+from recbole_xlstm.property_names import check_property_names
 from recbole_xlstm.registry import PLUGIN_MODELS, get_model, get_trainer
 
 
@@ -28,9 +30,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """The atomic files of a dataset are not where the configuration points."""
 
 
-def check_dataset_files(config: Config) -> None:
+def check_dataset_files(config: Config) -> list[str]:
     """Fail with a clear message before RecBole would try to download (a raw URLError offline, a
-    stdin prompt for large files) or load an empty folder."""
+    stdin prompt for large files), load an empty folder or fail on a file's format (data_checks). Returns
+    warnings for the run's log; may add the time field to ``load_col`` (see data_checks)."""
     dataset, data_path = config["dataset"], config["data_path"]
     suffixes = config["benchmark_filename"] or [None]
     expected = [os.path.join(data_path, f"{dataset}.{part}.inter" if part else f"{dataset}.inter") for part in suffixes]
@@ -42,6 +45,7 @@ def check_dataset_files(config: Config) -> None:
             f"--data_path=... (now '{os.path.dirname(os.path.normpath(data_path))}'). RecBole's own datasets can be "
             "downloaded from its dataset list and converted with RecBole's conversion tools."
         )
+    return check_atomic_files(config, data_path, expected)
 
 
 def check_model_properties(config: Config) -> None:
@@ -57,9 +61,10 @@ def checked_config(**config_args: Any) -> Config:
     """The plugin's Config, with the run's and the model's properties and the dataset's files checked before any
     data is read."""
     config = Config(**config_args)
+    check_property_names(config, config.property_files)
     check_run_properties(config)
     check_model_properties(config)
-    check_dataset_files(config)
+    config.dataset_warnings = check_dataset_files(config)
     return config
 
 
