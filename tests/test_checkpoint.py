@@ -16,7 +16,7 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
 from recbole_xlstm import CheckpointError, Config, load_checkpoint, xLSTM4Rec
-from recbole_xlstm.compat.checkpoint import checkpoint_safe_globals
+from recbole_xlstm.compat.checkpoint import TENSOR_DIGEST, checkpoint_safe_globals, save_checkpoint
 from recbole_xlstm.quick_start import evaluate_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +109,54 @@ def test_corrupt_checkpoint_names_the_file(trained, tmp_path):
     broken.write_bytes(Path(trainer.saved_model_file).read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="broken.pth' could not be loaded safely"):
         trainer.evaluate(test, load_best_model=True, model_file=str(broken))
+
+
+def flip_weight_bytes(path: Path, target: Path, count: int = 2000) -> None:
+    """Flip ``count`` bytes inside the largest tensor's storage (a zip member of torch's format), leaving the
+    pickle and the zip index readable."""
+    import zipfile
+
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        member = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra) + 64
+    for offset in range(start, start + min(count, member.file_size - 128)):
+        data[offset] ^= 0xFF
+    target.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_the_weights_are_refused_by_the_digest(trained, tmp_path):
+    _, trainer, _, test = trained
+    assert TENSOR_DIGEST in load_checkpoint(trainer.saved_model_file)
+    flipped = tmp_path / "flipped.pth"
+    flip_weight_bytes(Path(trainer.saved_model_file), flipped)
+    with pytest.raises(CheckpointError, match="flipped.pth' is corrupt: its weights do not match the digest"):
+        load_checkpoint(str(flipped))
+
+
+def test_a_checkpoint_without_a_digest_loads_with_a_warning(trained, tmp_path, caplog):
+    _, trainer, _, _ = trained
+    state = torch.load(trainer.saved_model_file, weights_only=False)
+    del state[TENSOR_DIGEST]
+    legacy = tmp_path / "legacy.pth"
+    torch.save(state, legacy, pickle_protocol=2)  # as the plugin saved before the digest
+    loaded = load_checkpoint(str(legacy))
+    assert loaded["epoch"] == state["epoch"]
+    assert "legacy.pth' has no digest of its weights" in caplog.text and "cannot be verified" in caplog.text
+
+
+def test_a_save_that_is_interrupted_leaves_the_previous_checkpoint_and_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "best.pth"
+    save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, str(path))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)  # after the new bytes are written, before the rename
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 2}, str(path))
+    assert os.listdir(tmp_path) == ["best.pth"]
+    assert load_checkpoint(str(path))["epoch"] == 1
 
 
 def test_missing_checkpoint_says_so(trained, tmp_path):

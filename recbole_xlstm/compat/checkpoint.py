@@ -1,4 +1,10 @@
-"""Load RecBole checkpoints without unpickling arbitrary code.
+"""RecBole checkpoints: saved atomically with a digest of their tensors, loaded without unpickling arbitrary code.
+
+RecBole 1.2.1 writes a checkpoint straight to its final path (a kill during the save leaves a truncated best
+checkpoint) and nothing checks its contents on load (flipped bytes inside the weights load and recommend
+something else). ``save_checkpoint`` writes a temporary file in the same folder, fsyncs it and renames it over
+the old one, and stores ``TENSOR_DIGEST``: a SHA-256 of every tensor the file holds. ``load_checkpoint`` checks
+it; a file without one (written by an earlier version, or by RecBole) loads with a warning that it cannot be verified.
 
 RecBole 1.2.1's Trainer saves ``{"config": Config, "state_dict": ..., "optimizer": ...}`` with
 torch.save. torch >= 2.6 loads with ``weights_only=True`` and refuses the Config object and the
@@ -14,8 +20,11 @@ is mapped to a subclass that can be rebuilt from state but refuses to be called.
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
 import os
 import pickle
+import tempfile
 from enum import Enum
 from typing import Any
 
@@ -28,6 +37,67 @@ from recbole.utils import enum_type
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt, or holds something other than RecBole's own types."""
+
+
+TENSOR_DIGEST = "recbole_xlstm_tensor_sha256"
+logger = logging.getLogger(__name__)
+
+
+def tensor_digest(obj: Any) -> str:
+    """SHA-256 over every tensor in ``obj`` (dicts by key, then lists in order): its name path, dtype, shape and
+    bytes. Other values are left to the unpickler, which refuses what it cannot read."""
+    digest = hashlib.sha256()
+
+    def visit(value: Any, path: str) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{path}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                visit(value[key], f"{path}/{key}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, f"{path}/{index}")
+
+    visit({k: v for k, v in obj.items() if k != TENSOR_DIGEST}, "")
+    return digest.hexdigest()
+
+
+def save_checkpoint(checkpoint: dict, path: str) -> None:
+    """Write ``checkpoint`` (RecBole's dict) to ``path`` with its tensor digest: a temporary file in the same
+    folder, fsynced, then renamed over ``path``, so ``path`` is the old file or the new one, never half of one.
+    Pickle protocol 2: see recbole_xlstm.compat.recbole_fixes.TorchForRecBoleTrainer."""
+    checkpoint = dict(checkpoint)
+    checkpoint[TENSOR_DIGEST] = tensor_digest(checkpoint)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(checkpoint, file, pickle_protocol=2)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:  # KeyboardInterrupt too: leave nothing half-written behind
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def verify_digest(checkpoint: Any, checkpoint_file: str) -> None:
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        return
+    stored = checkpoint.get(TENSOR_DIGEST)
+    if stored is None:
+        logger.warning(
+            f"Checkpoint '{checkpoint_file}' has no digest of its weights (written by an earlier recbole-xlstm, or by "
+            "RecBole itself), so they cannot be verified."
+        )
+    elif stored != tensor_digest(checkpoint):
+        raise CheckpointError(
+            f"Checkpoint '{checkpoint_file}' is corrupt: its weights do not match the digest saved with them. Use "
+            "another copy, or train again."
+        )
 
 
 def _uncallable(config_class: type) -> type:
@@ -134,4 +204,5 @@ def load_checkpoint(checkpoint_file: str, map_location: Any = "cpu") -> dict:
             f"other than RecBole's (only weights, RecBole's Config and enums are allowed).{hint} "
             f"torch said: {' '.join(lines)[:500] or str(error)[:500]}"
         ) from error
+    verify_digest(checkpoint, checkpoint_file)
     return restore_config_class(checkpoint)

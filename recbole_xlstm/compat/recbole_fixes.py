@@ -31,7 +31,7 @@ from recbole.config import Config
 from recbole.model.general_recommender.pop import Pop
 from recbole.utils import FeatureType
 
-from recbole_xlstm.compat.checkpoint import load_checkpoint
+from recbole_xlstm.compat.checkpoint import load_checkpoint, save_checkpoint
 
 # --- numpy 2 -------------------------------------------------------------------------------------
 
@@ -199,8 +199,9 @@ class TorchForRecBoleTrainer:
         return getattr(self._torch, name)
 
     def save(self, obj: Any, f: Any, pickle_protocol: int = 2, **kwargs: Any) -> None:
-        # RecBole passes pickle_protocol=4; it is overridden on purpose (see the class docstring).
-        self._torch.save(obj, f, pickle_protocol=2, **kwargs)
+        # RecBole passes pickle_protocol=4; it is overridden on purpose (see the class docstring). Its saves
+        # are the trainers' checkpoints: written atomically, with a digest (compat/checkpoint.py).
+        save_checkpoint(obj, f)
 
     def load(self, f: Any, map_location: Any = None, **kwargs: Any) -> Any:
         return load_checkpoint(f, map_location=map_location)
@@ -280,6 +281,10 @@ def weights_only_checkpoints_for_recbole_trainer() -> None:
         recbole_trainer_module.torch = TorchForRecBoleTrainer(torch)
 
 
+def atomic_verified_checkpoints() -> None:
+    weights_only_checkpoints_for_recbole_trainer()  # its save is the one that writes atomically, with a digest
+
+
 def config_compatibility_settings_for_numpy_2() -> None:
     Config.compatibility_settings = numpy_aliases_for_recbole
 
@@ -337,6 +342,7 @@ FIXES = (
     Fix("torch >= 2.6: weights-only checkpoints", weights_only_checkpoints_for_recbole_trainer,
         lambda: installed(torch).release >= (2, 6), version=True),
     Fix("Pop counts every occurrence", pop_counting, lambda: True, version=False),
+    Fix("checkpoints saved atomically, with a digest", atomic_verified_checkpoints, lambda: True, version=False),
     Fix("log folder made without a race", log_folder_race, lambda: True, version=False),
     Fix("anomaly mode as before RecBole's sine.py", anomaly_mode_once, lambda: True, version=False),
 )  # fmt: skip
