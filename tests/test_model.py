@@ -206,6 +206,23 @@ def test_compiled_training_blocks_give_the_eager_outputs(tiny_config):
     torch.testing.assert_close(model._run_blocks(hidden), model.xlstm(hidden), atol=1e-4, rtol=1e-4)
 
 
+def test_a_batch_smaller_than_the_compiled_one_is_padded_to_its_size_and_gets_its_own_rows(tiny_config):
+    _, model, _ = build(tiny_config(xlstm_compile=True, xlstm_dropout=0.0))
+    model.train()
+    shapes = []
+
+    def graph(hidden):  # stands for the compiled graph: records the shapes it is called with
+        shapes.append(tuple(hidden.shape))
+        return model.xlstm(hidden)
+
+    model._train_blocks = graph
+    full, last = torch.randn(8, 10, model.hidden_size), torch.randn(5, 10, model.hidden_size)
+    model._run_blocks(full)
+    out = model._run_blocks(last)
+    assert shapes == [(8, 10, model.hidden_size)] * 2  # one shape: one compiled graph
+    torch.testing.assert_close(out, model.xlstm(last), atol=1e-5, rtol=1e-5)
+
+
 def test_a_copy_of_the_model_does_not_share_the_compiled_blocks(tiny_config):
     import copy
 

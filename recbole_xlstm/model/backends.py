@@ -107,8 +107,8 @@ def compiled_for_training(stack: xLSTMBlockStack) -> Callable:
     the parallel mLSTM, which dominate its eager training step on CPU.
 
     dynamic=False: an epoch's last, smaller batch would otherwise make dynamo recompile with a
-    dynamic batch size and keep that slower graph for every later batch. Static graphs cost one
-    compile per distinct batch size: two for training.
+    dynamic batch size and keep that slower graph for every later batch. The model pads that batch
+    to the compiled size instead (xLSTM4Rec._run_compiled), so a run compiles once.
     """
     return torch.compile(stack.forward, dynamic=False)
 

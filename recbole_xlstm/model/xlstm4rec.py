@@ -86,6 +86,7 @@ class xLSTM4Rec(SequentialRecommender):
         # Compiled on the first training step; a plain function attribute, not a module, so the
         # state_dict keeps the eager stack's keys.
         self._train_blocks = None
+        self._compiled_rows = 0  # the batch size the training graph was compiled for
 
         if self.loss_type == "BPR":
             self.loss_fct = BPRLoss()
@@ -151,7 +152,7 @@ class xLSTM4Rec(SequentialRecommender):
 
     def __getstate__(self) -> dict:
         # A copy (RecBole's get_flops deep-copies the model) must compile its own blocks, not call ours.
-        return {**super().__getstate__(), "_train_blocks": None}
+        return {**super().__getstate__(), "_train_blocks": None, "_compiled_rows": 0}
 
     def _normalise_input(self, item_emb: torch.Tensor) -> torch.Tensor:
         # SASRec drops out after its LayerNorm, so the blocks see exact zeros; dropping out before it
@@ -167,11 +168,23 @@ class xLSTM4Rec(SequentialRecommender):
             if self._train_blocks is None:
                 self._train_blocks = compiled_for_training(self.xlstm)
             try:
-                return self._train_blocks(hidden)
+                return self._run_compiled(hidden)
             except torch._dynamo.exc.BackendCompilerFailed as error:
                 logging.getLogger().warning(f"torch.compile failed ({error}); training the xLSTM blocks eagerly.")
                 self.xlstm_compile = False
         return self.xlstm(hidden)
+
+    def _run_compiled(self, hidden: torch.Tensor) -> torch.Tensor:
+        # The graph is compiled for static shapes (backends.compiled_for_training), so a batch smaller than the
+        # first (an epoch's last) is padded to its size rather than compiled again: rows do not interact in the
+        # blocks, and the padding's outputs are dropped (benchmarks/compile_once.py measured both ways).
+        rows = hidden.size(0)
+        if rows > self._compiled_rows:
+            self._compiled_rows = rows
+        if rows == self._compiled_rows:
+            return self._train_blocks(hidden)
+        padding = hidden.new_zeros(self._compiled_rows - rows, *hidden.shape[1:])
+        return self._train_blocks(torch.cat([hidden, padding]))[:rows]
 
     def calculate_loss(self, interaction) -> torch.Tensor:
         item_seq = interaction[self.ITEM_SEQ]
