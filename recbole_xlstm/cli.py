@@ -23,29 +23,10 @@ import argparse
 import os
 import sys
 
+from recbole_xlstm.property_names import RUN_FLAGS, TUNE_FLAGS
 from recbole_xlstm.quick_start import run
 
-TUNE_FLAGS = (
-    "tune",
-    "tuner",
-    "num_samples",
-    "scheduler",
-    "search_alg",
-    "grace_period",
-    "reduction_factor",
-    "cpus_per_trial",
-    "gpus_per_trial",
-    "max_concurrent",
-    "ray_address",
-    "tune_dir",
-    "tune_seed",
-    "algo",
-    "max_evals",
-)
 DEBUG_VARIABLE = "RECBOLE_XLSTM_DEBUG"
-RUN_FLAGS = (
-    "model", "dataset", "config_files", "nproc", "ip", "port", "world_size", "group_offset", "resume_from", "debug",
-)  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -138,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     rec.add_argument("--include_seen", action="store_true", help="also rank the items of the history")
     rec.add_argument("--data_path", type=str, default=None, help="where the dataset's folder is now, if it moved")
     rec.add_argument("--device", type=str, default=None, help="cpu or cuda (default: cuda where available)")
-    args, _ = parser.parse_known_args(argv)
+    args, args.properties = parser.parse_known_args(argv)
     args.parser = parser
     return args
 
@@ -161,6 +142,8 @@ def recommend(args: argparse.Namespace) -> list:
     asked = [name for name in ("user", "history", "users") if getattr(args, name) is not None]
     if not args.checkpoint:
         parser.error("--recommend needs --checkpoint=FILE (a .pth file under saved/)")
+    if args.properties:
+        parser.error(f"--recommend takes no {args.properties[0]}: its flags are listed under --help")
     if len(asked) != 1:
         parser.error("--recommend needs exactly one of --user=ID, --history=ID,ID,... or --users=all|ID,ID,...")
     if args.users is not None and not args.output:
@@ -236,6 +219,7 @@ def tune(args: argparse.Namespace, config_file_list: list[str] | None) -> dict:
 def expected_errors() -> tuple[type[BaseException], ...]:
     """The errors that name a user's mistake and its fix in their message: one line is all they need."""
     from recbole_xlstm.compat.checkpoint import CheckpointError
+    from recbole_xlstm.data_checks import DatasetFormatError
     from recbole_xlstm.model.validation import InvalidPropertyError
     from recbole_xlstm.pipeline import DatasetNotFoundError
     from recbole_xlstm.registry import UnknownModelError
@@ -244,15 +228,26 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from recbole_xlstm.tuning.space import HyperSpaceError
 
     return (
-        CheckpointError, DatasetNotFoundError, HyperSpaceError, InvalidPropertyError, SearchExistsError,
-        UnknownItemError, UnknownModelError,
+        CheckpointError, DatasetFormatError, DatasetNotFoundError, HyperSpaceError, InvalidPropertyError,
+        SearchExistsError, UnknownItemError, UnknownModelError,
     )  # fmt: skip
+
+
+INTERRUPTED = 130  # a shell's status for a command stopped by SIGINT (128 + 2)
 
 
 def main(argv: list[str] | None = None) -> dict | list | None:
     args = parse_args(argv)
     try:
         return dispatch(args)
+    except KeyboardInterrupt as interrupt:
+        from recbole_xlstm.progress import TrainingInterrupted
+
+        if args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        if not isinstance(interrupt, TrainingInterrupted):  # a training run has logged where it stopped
+            print("interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except expected_errors() as error:
         if args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
             raise

@@ -28,6 +28,7 @@ from recbole_xlstm.pipeline import (  # noqa: F401  (DatasetNotFoundError, check
     plain_floats,
     prepare,
 )
+from recbole_xlstm.progress import TrainingInterrupted, interrupted_line, track
 from recbole_xlstm.resume import check_resumable, resume_training
 
 
@@ -49,6 +50,8 @@ def run_recbole_xlstm(
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
+    for warning in config.dataset_warnings:
+        logger.warning(warning)
 
     prepared = prepare(config, seed_offset=config["local_rank"])
     logger.info(prepared.dataset)
@@ -129,6 +132,8 @@ def objective_function(
         root.removeHandler(handler)
     init_logger(config)
     logging.basicConfig(level=logging.ERROR)
+    for warning in config.dataset_warnings:
+        root.warning(warning)
     result = train_and_test(config, prepare(config), saved, verbose=False, show_progress=False)
     result.pop("saved_model_file")  # not in the return value of RecBole's objective_function
     return {"model": config["model"], **result}
@@ -148,9 +153,15 @@ def train_and_test(
     trainer = build_trainer(config, prepared.model)
     if resume_from is not None:
         resume_training(trainer, resume_from, config, prepared.valid_data)
-    best_valid_score, best_valid_result = trainer.fit(
-        prepared.train_data, prepared.valid_data, verbose=verbose, saved=saved, show_progress=show_progress
-    )
+    progress = track(trainer)
+    try:
+        best_valid_score, best_valid_result = trainer.fit(
+            prepared.train_data, prepared.valid_data, verbose=verbose, saved=saved, show_progress=show_progress
+        )
+    except KeyboardInterrupt as interrupt:
+        line = interrupted_line(progress, trainer, saved)
+        getLogger().warning(line)
+        raise TrainingInterrupted(line) from interrupt
     return {
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
