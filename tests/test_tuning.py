@@ -191,6 +191,26 @@ def test_a_failing_trial_is_reported_and_the_search_goes_on(local_ray, tiny_conf
     assert summary["test_result"] is not None
 
 
+def trial_intervals(search_dir: Path) -> list[tuple[float, float]]:
+    """(start, end) of each trial, from Ray's own files: params.json is written when a trial starts, and the
+    trial writes FINISHED_FILE when it ends."""
+    intervals = []
+    for params in search_dir.rglob("params.json"):
+        intervals.append((params.stat().st_mtime, (params.parent / FINISHED_FILE).stat().st_mtime))
+    return sorted(intervals)
+
+
+@pytest.mark.parametrize("search_alg", ["random", "grid"])
+def test_max_concurrent_caps_the_trials_running_at_once(local_ray, tiny_config, tmp_path, search_alg):
+    # a quarter CPU each: without the cap, Ray's 2 CPUs would run all three trials at once
+    _search(tiny_config, tmp_path, "learning_rate choice [0.001,0.002,0.004]\n", num_samples=3,
+            search_alg=search_alg, scheduler="fifo", cpus_per_trial=0.25, max_concurrent=1)  # fmt: skip
+    intervals = trial_intervals(tmp_path / "out")
+    assert len(intervals) == 3
+    for (_, previous_end), (start, _) in zip(intervals, intervals[1:]):
+        assert start >= previous_end - 0.5, intervals
+
+
 def test_grid_search_refuses_ranges(tiny_config, tmp_path):
     with pytest.raises(HyperSpaceError, match="learning_rate is a range"):
         _search(tiny_config, tmp_path, "learning_rate uniform 0.001,0.01\n", search_alg="grid")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from recbole.utils import init_logger
 from recbole_xlstm.config import Config
 from recbole_xlstm.model.validation import InvalidPropertyError
 from recbole_xlstm.pipeline import build_trainer, check_dataset_files, checked_config, prepare
+from recbole_xlstm.property_names import check_property_names
 from recbole_xlstm.provenance import environment
 from recbole_xlstm.quick_start import evaluate_checkpoint
 from recbole_xlstm.tuning.report import TrialRow, refuse_existing_search, write_search_results
@@ -200,7 +202,10 @@ def _search_space(options: TuneOptions, params: list[SearchParameter], metric: s
     if options.search_alg == "random":
         from ray.tune.search import BasicVariantGenerator
 
-        return to_ray_space(params), BasicVariantGenerator(random_state=options.seed)
+        # Ray applies max_concurrent_trials to a Searcher only: this generator takes its own cap (Ray 2.6.3 and
+        # current Ray log "max_concurrent_trials will be ignored" and run every trial at once otherwise)
+        generator = BasicVariantGenerator(random_state=options.seed, max_concurrent=options.max_concurrent)
+        return to_ray_space(params), generator
     if options.search_alg == "grid":
         from ray import tune
 
@@ -285,7 +290,9 @@ def tune_with_ray(
 
     started = time.time()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
-    check_dataset_files(config)
+    check_property_names(config, config.property_files)  # the fixed settings, before Ray starts
+    for warning in check_dataset_files(config):
+        print(f"warning: {warning}", file=sys.stderr)
     params = read_hyper_file(options.params_file)
     check_search_parameters(params, config)
     data_root, files = _resolve_paths(config, config_file_list)
@@ -335,7 +342,7 @@ def tune_with_ray(
             num_samples=1 if options.search_alg == "grid" else options.num_samples,
             scheduler=scheduler,
             search_alg=search_alg,
-            max_concurrent_trials=options.max_concurrent or None,
+            max_concurrent_trials=None if options.search_alg == "random" else options.max_concurrent or None,
         ),
         run_config=ray_versions.run_config(name="ray", storage_path=str(output_dir)),
     )

@@ -9,9 +9,10 @@ from typing import Any
 
 import yaml
 
+from recbole_xlstm.pipeline import checked_config
 from recbole_xlstm.quick_start import objective_function
 from recbole_xlstm.tuning.report import refuse_existing_search
-from recbole_xlstm.tuning.space import plain, read_hyper_file
+from recbole_xlstm.tuning.space import HyperSpaceError, plain, read_hyper_file
 
 
 def tune_with_recbole(
@@ -27,7 +28,14 @@ def tune_with_recbole(
     """Run HyperTuning; write its result file and best_config.yaml to ``output_dir``."""
     from recbole.trainer import HyperTuning  # needs hyperopt: pip install "recbole-xlstm[hyperopt]"
 
-    read_hyper_file(params_file)  # the same checks and messages as the Ray path, before any trial
+    params = read_hyper_file(params_file)  # the same checks and messages as the Ray path, before any trial
+    ranges = [p.name for p in params if p.kind != "choice"]
+    if algo == "exhaustive" and ranges:  # RecBole 1.2.1 fails on them with "'Apply' object has no attribute 'obj'"
+        raise HyperSpaceError(
+            f"--algo=exhaustive tries every combination of choice parameters; {', '.join(ranges)} "
+            f"{'is a range' if len(ranges) == 1 else 'are ranges'}. Use choice lists, or --algo=random or bayes."
+        )
+    checked_config(model=model, dataset=dataset, config_file_list=config_file_list)  # the fixed settings and data
 
     def objective(config_dict: dict, config_file_list: list[str] | None = None) -> dict:
         return objective_function(dict(config_dict, model=model, dataset=dataset), config_file_list)
