@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 from recbole_xlstm.property_names import RUN_FLAGS, TUNE_FLAGS
 from recbole_xlstm.quick_start import run
@@ -29,9 +30,18 @@ from recbole_xlstm.quick_start import run
 DEBUG_VARIABLE = "RECBOLE_XLSTM_DEBUG"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with the command's one error style: ``error: ...`` and status 2, without the usage lines
+    (``--help`` shows them)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # no abbreviations: RecBole reads its own --key=value properties from the same command line
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="recbole-xlstm",  # the same name however it was started (run_recbole_xlstm.py, python -m, the command)
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -10,6 +10,7 @@ unchanged RecBole scripts read the plugin's model properties.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
@@ -65,6 +66,16 @@ class Config(RecBoleConfig):
         elif model is None and isinstance(self.external_config_dict.get("model"), str):
             model = get_model(self.external_config_dict["model"])
         return super()._get_model_and_dataset(model, dataset)
+
+    def _load_cmd_line(self):
+        try:
+            return super()._load_cmd_line()
+        except SyntaxError as error:  # RecBole 1.2.1: "There are duplicate commend arg '--epochs=0' ..."
+            argument = re.search(r"'([^']*)'", str(error))
+            raise InvalidPropertyError(
+                f"{argument.group(1) if argument else 'A property'} is given twice on the command line, with "
+                "different values: keep one."
+            ) from error
 
     def _load_config_files(self, file_list):
         """RecBole's reading of config files, with errors that name the file and the line (RecBole 1.2.1 gives

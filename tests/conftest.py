@@ -125,3 +125,17 @@ def train_with_the_run_script(folder: Path, model: str = "xLSTM4Rec", **override
         sys.argv = saved_argv
         os.chdir(saved_cwd)
     return result["saved_model_file"], trainers[-1].model, root
+
+
+def flip_weight_bytes(path: Path, target: Path, count: int = 2000) -> None:
+    """Write ``target``: ``path`` with ``count`` bytes flipped inside its largest tensor's storage (a zip member of
+    torch's format), the pickle and the zip index left readable."""
+    import zipfile
+
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        member = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra) + 64
+    for offset in range(start, start + min(count, member.file_size - 128)):
+        data[offset] ^= 0xFF
+    target.write_bytes(bytes(data))

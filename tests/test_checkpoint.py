@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import flip_weight_bytes
 from recbole.data import create_dataset, data_preparation
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
@@ -109,20 +110,6 @@ def test_corrupt_checkpoint_names_the_file(trained, tmp_path):
     broken.write_bytes(Path(trainer.saved_model_file).read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="broken.pth' could not be loaded safely"):
         trainer.evaluate(test, load_best_model=True, model_file=str(broken))
-
-
-def flip_weight_bytes(path: Path, target: Path, count: int = 2000) -> None:
-    """Flip ``count`` bytes inside the largest tensor's storage (a zip member of torch's format), leaving the
-    pickle and the zip index readable."""
-    import zipfile
-
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        member = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
-    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra) + 64
-    for offset in range(start, start + min(count, member.file_size - 128)):
-        data[offset] ^= 0xFF
-    target.write_bytes(bytes(data))
 
 
 def test_flipped_bytes_in_the_weights_are_refused_by_the_digest(trained, tmp_path):
