@@ -104,6 +104,9 @@ CASES = [  # (case, argv, exit status, what stderr's last line must match)
     ("duplicated rows", data("dups"), 0, None),
     ("ragged .item file", [*data("baditem"), "--config_files=items.yaml"], 2, r"baditem.item: lines 3 do not have "
      r"the header's 2 columns"),
+    ("unknown model", [*data("mine"), "--model=SASrec"], 2, r"Unknown model 'SASrec'. Did you mean SASRec\?"),
+    ("missing dataset", data("nowhere"), 2, r"Dataset 'nowhere' not found: no .*nowhere.inter"),
+    ("a model property the blocks cannot use", [*data("mine"), "--num_heads=3"], 2, r"num_heads"),
     ("property typo", [*data("mine"), "--hiden_size=16"], 2, r"Unknown property hiden_size on the command line: .*"
      r"Did you mean hidden_size\?"),
     ("property typo in a search's fixed settings", [*data("mine"), "--tune=space.test", "--hiden_size=16"], 2,
