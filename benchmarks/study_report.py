@@ -22,10 +22,10 @@ def default_learning_rate(model: str) -> float:
     import recbole
     import yaml
 
-    from recbole_xlstm.config import plugin_property_file
+    from recbole_xlstm.config import plugin_property_files
 
     recbole_properties = Path(recbole.__file__).resolve().parent / "properties"
-    for path in (plugin_property_file(model), recbole_properties / "model" / f"{model}.yaml",
+    for path in (*reversed(plugin_property_files(model)), recbole_properties / "model" / f"{model}.yaml",
                  recbole_properties / "overall.yaml"):  # fmt: skip
         rate = (yaml.safe_load(path.read_text()) or {}).get("learning_rate") if path and path.is_file() else None
         if rate is not None:

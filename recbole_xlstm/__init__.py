@@ -32,7 +32,7 @@ compat.apply()
 
 from recbole_xlstm.compat.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from recbole_xlstm.config import Config, register_properties  # noqa: E402
-from recbole_xlstm.model import xLSTM4Rec  # noqa: E402
+from recbole_xlstm.model import xLSTM4Rec, xLSTM4RecF  # noqa: E402
 from recbole_xlstm.provenance import environment, machine_line  # noqa: E402
 from recbole_xlstm.registry import UnknownModelError, get_model, get_trainer, register_models  # noqa: E402
 
@@ -58,4 +58,5 @@ __all__ = [
     "machine_line",
     "register",
     "xLSTM4Rec",
+    "xLSTM4RecF",
 ]

@@ -30,9 +30,13 @@ recbole_load_internal_config_dict: Callable = RecBoleConfig._load_internal_confi
 COUNTING_MODELS = frozenset({"Pop"})
 
 
-def plugin_property_file(model_name: str) -> Path | None:
-    path = PROPERTIES_DIR / f"{model_name}.yaml"
-    return path if model_name in PLUGIN_MODELS and path.is_file() else None
+def plugin_property_files(model_name: str) -> list[Path]:
+    """The property files of a plugin model and of the plugin models it extends, base first (xLSTM4RecF reads
+    xLSTM4Rec's, then its own)."""
+    if model_name not in PLUGIN_MODELS:
+        return []
+    classes = [c for c in reversed(get_model(model_name).__mro__) if c.__name__ in PLUGIN_MODELS]
+    return [path for c in classes if (path := PROPERTIES_DIR / f"{c.__name__}.yaml").is_file()]
 
 
 def set_train_neg_sampling(config: RecBoleConfig, model: str) -> None:
@@ -48,8 +52,7 @@ def set_train_neg_sampling(config: RecBoleConfig, model: str) -> None:
 def load_plugin_layers(config: RecBoleConfig, model: str) -> None:
     """The plugin's model properties go above RecBole's internal layers and below the user's, then the
     negative-sampling policy."""
-    path = plugin_property_file(model)
-    if path is not None:
+    for path in plugin_property_files(model):
         config._update_internal_config_dict(str(path))
     set_train_neg_sampling(config, model)
 

@@ -18,7 +18,7 @@ import recbole.model.sequential_recommender as recbole_sequential
 import recbole.utils
 from recbole.utils import get_trainer  # noqa: F401  (the plugin's models train with RecBole's trainers)
 
-PLUGIN_MODELS = {"xLSTM4Rec": "recbole_xlstm.model.xlstm4rec"}
+PLUGIN_MODELS = {"xLSTM4Rec": "recbole_xlstm.model.xlstm4rec", "xLSTM4RecF": "recbole_xlstm.model.xlstm4recf"}
 
 
 class UnknownModelError(ValueError):

@@ -186,10 +186,13 @@ class xLSTM4Rec(SequentialRecommender):
         padding = hidden.new_zeros(self._compiled_rows - rows, *hidden.shape[1:])
         return self._train_blocks(torch.cat([hidden, padding]))[:rows]
 
+    def sequence_output(self, interaction) -> torch.Tensor:
+        """[B, H]: what the model knows after each sequence of ``interaction``, which scores the items.
+        xLSTM4RecF adds features and time here."""
+        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+
     def calculate_loss(self, interaction) -> torch.Tensor:
-        item_seq = interaction[self.ITEM_SEQ]
-        item_seq_len = interaction[self.ITEM_SEQ_LEN]
-        seq_output = self.forward(item_seq, item_seq_len)
+        seq_output = self.sequence_output(interaction)
         pos_items = interaction[self.POS_ITEM_ID]
         if self.loss_type == "BPR":
             neg_items = interaction[self.NEG_ITEM_ID]
@@ -200,17 +203,12 @@ class xLSTM4Rec(SequentialRecommender):
         return self.loss_fct(logits, pos_items)
 
     def predict(self, interaction) -> torch.Tensor:
-        item_seq = interaction[self.ITEM_SEQ]
-        item_seq_len = interaction[self.ITEM_SEQ_LEN]
         test_item = interaction[self.ITEM_ID]
-        seq_output = self.forward(item_seq, item_seq_len)
+        seq_output = self.sequence_output(interaction)
         return torch.mul(seq_output, self.item_embedding(test_item)).sum(dim=1)  # [B]
 
     def full_sort_predict(self, interaction) -> torch.Tensor:
-        item_seq = interaction[self.ITEM_SEQ]
-        item_seq_len = interaction[self.ITEM_SEQ_LEN]
-        seq_output = self.forward(item_seq, item_seq_len)
-        return self.score_all_items(seq_output)
+        return self.score_all_items(self.sequence_output(interaction))
 
     def score_all_items(self, seq_output: torch.Tensor) -> torch.Tensor:
         """[B, H] sequence outputs -> [B, n_items] logits."""
