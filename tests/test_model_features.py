@@ -7,6 +7,7 @@ import logging
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from recbole.data import create_dataset, data_preparation
@@ -205,3 +206,42 @@ def test_xlstm4rec_properties_are_read_first_then_its_own(root):
     config = Config(model="xLSTM4RecF", dataset="ml-100k")
     assert config["mlstm_proj_factor"] == 2.0 and config["time_encoding"] == "buckets"
     assert config["selected_features"] == [] and config["train_neg_sample_args"]["distribution"] == "none"
+
+
+@pytest.fixture(scope="module")
+def feature_stream(tmp_path_factory):
+    from recbole_xlstm.quick_start import run_recbole_xlstm
+    from recbole_xlstm.serving.recommend import Recommender
+    from recbole_xlstm.serving.streaming import StreamingRecommender
+
+    root = write_dataset(tmp_path_factory.mktemp("served") / "data")
+    result = run_recbole_xlstm(config_dict=config_dict(root, epochs=2, slstm_at=[1]))
+    return StreamingRecommender(Recommender.from_checkpoint(result["saved_model_file"], device="cpu"))
+
+
+def test_a_dataset_user_streams_with_timestamps_as_the_recommender_scores_them(feature_stream):
+    recommender = feature_stream.recommender
+    max_len = recommender.config["MAX_ITEM_LIST_LENGTH"]
+    user, internal = next((str(recommender.dataset.id2token("user_id", u)), u)
+                          for u, h in sorted(recommender.histories.items()) if len(h) < max_len)  # fmt: skip
+    history, times = recommender.histories[internal], recommender.times[internal]
+    new_time, request = float(times[-1]) + 3600, float(times[-1]) + 7200
+    feature_stream.add(user, "7", timestamp=new_time)
+    expected = recommender.scores([np.append(history, recommender.item_ids(["7"]))], [internal],
+                                  [np.append(times, new_time)], at=request)[0]  # fmt: skip
+    torch.testing.assert_close(feature_stream.scores(user, at=request), expected, **TOLERANCE)
+    # the user's features and the request time both count: without them the scores differ
+    assert not torch.allclose(recommender.scores([np.append(history, 7)], [None], [np.append(times, new_time)],
+                                                 at=request)[0], expected)  # fmt: skip
+    assert not torch.allclose(feature_stream.scores(user, at=request + 180 * 86400), expected)
+    assert [i.item_id for i in recommender.for_user(user, topk=5, at=request).items]
+
+
+def test_a_new_visitor_streams_item_by_item_as_the_forward_pass_scores_them(feature_stream):
+    recommender = feature_stream.recommender
+    raw = ["3", "9", "4", "12", "20"]
+    stamps = [START + k * 5000.0 for k in range(len(raw))]
+    for n, (item, stamp) in enumerate(zip(raw, stamps), start=1):
+        feature_stream.add("visitor", item, timestamp=stamp)
+        expected = recommender.scores([recommender.item_ids(raw[:n])], [None], [np.array(stamps[:n])], at=stamp)[0]
+        torch.testing.assert_close(feature_stream.scores("visitor", at=stamp), expected, **TOLERANCE)

@@ -156,13 +156,18 @@ class xLSTM4RecF(xLSTM4Rec):
         return self.condition(seq_output, user, request_gap)
 
     def sequence_output(self, interaction) -> torch.Tensor:
+        """RecBole's batches carry every field; a Recommender's may lack the times or the request time."""
+
+        def field(name: str, used: bool) -> torch.Tensor | None:
+            return interaction[name] if used and name in interaction else None
+
         timed = self.time_encoding != "none"
         return self.forward(
             interaction[self.ITEM_SEQ],
             interaction[self.ITEM_SEQ_LEN],
-            time_seq=interaction[self.TIME_SEQ] if timed else None,
-            request_time=interaction[self.TIME_FIELD] if timed else None,
-            user=interaction[self.USER_ID] if self.user_layer is not None else None,
+            time_seq=field(self.TIME_SEQ, timed),
+            request_time=field(self.TIME_FIELD, timed and self.request_encoder is not None),
+            user=field(self.USER_ID, self.user_layer is not None),
         )
 
     @torch.no_grad()

@@ -93,6 +93,7 @@ class Recommender:
     histories: dict[int, np.ndarray]  # internal user id -> internal item ids, oldest first
     popularity: np.ndarray  # [n_items] how often each item is a training target (as RecBole's Pop counts)
     titles: dict[int, str] = field(default_factory=dict)  # internal item id -> title
+    times: dict[int, np.ndarray] = field(default_factory=dict)  # internal user id -> timestamps of the history
 
     @classmethod
     def from_checkpoint(
@@ -108,14 +109,14 @@ class Recommender:
                 "pass --data_path to say where it is now."
             ) from error
         dataset = load_dataset(config)
-        histories = _histories(dataset)  # from the interactions as loaded: splitting sorts and converts them
+        histories, times = _histories(dataset)  # from the interactions as loaded: splitting sorts and converts them
         prepared = prepare(config, checkpoint, dataset=dataset)
         train_dataset = prepared.train_data._dataset  # RecBole's own split, as in training
         popularity = np.bincount(
             train_dataset.inter_feat[dataset.iid_field].numpy(), minlength=dataset.item_num
         ).astype(np.float64)
         popularity[0] = 0.0  # [PAD]
-        return cls(prepared.model, config, dataset, histories, popularity, _titles(config, dataset))
+        return cls(prepared.model, config, dataset, histories, popularity, _titles(config, dataset), times)
 
     # --- ids ------------------------------------------------------------------------------------
 
@@ -139,8 +140,11 @@ class Recommender:
 
     # --- recommending ---------------------------------------------------------------------------
 
-    def for_user(self, user: str, topk: int = 10, exclude_seen: bool = True) -> Recommendations:
-        return next(self.for_users([user], topk=topk, exclude_seen=exclude_seen))
+    def for_user(
+        self, user: str, topk: int = 10, exclude_seen: bool = True, at: float | None = None
+    ) -> Recommendations:
+        """``at``: the request time (unix seconds), for a model that reads the time since the last interaction."""
+        return next(self.for_users([user], topk=topk, exclude_seen=exclude_seen, at=at))
 
     def for_history(self, raw_items: Sequence[str], topk: int = 10, exclude_seen: bool = True) -> Recommendations:
         check_topk(topk)
@@ -150,7 +154,12 @@ class Recommender:
         return self._score([(None, items)], topk, exclude_seen)[0]
 
     def for_users(
-        self, users: Iterable[str] | None = None, topk: int = 10, exclude_seen: bool = True, batch_size: int = 256
+        self,
+        users: Iterable[str] | None = None,
+        topk: int = 10,
+        exclude_seen: bool = True,
+        batch_size: int = 256,
+        at: float | None = None,
     ) -> Iterator[Recommendations]:
         """Every user of the dataset (``users=None``) or the given raw ids, in that order, scored
         ``batch_size`` at a time."""
@@ -178,14 +187,19 @@ class Recommender:
                 pending.append((str(user), history))
                 to_score += 1
             if to_score == batch_size:
-                yield from self._in_order(pending, topk, exclude_seen)
+                yield from self._in_order(pending, topk, exclude_seen, at)
                 pending, to_score = [], 0
-        yield from self._in_order(pending, topk, exclude_seen)
+        yield from self._in_order(pending, topk, exclude_seen, at)
 
     def _in_order(
-        self, pending: list[tuple[str, np.ndarray | Recommendations]], topk: int, exclude_seen: bool
+        self,
+        pending: list[tuple[str, np.ndarray | Recommendations]],
+        topk: int,
+        exclude_seen: bool,
+        at: float | None = None,
     ) -> Iterator[Recommendations]:
-        scored = iter(self._score([(u, e) for u, e in pending if isinstance(e, np.ndarray)], topk, exclude_seen))
+        batch = [(u, e) for u, e in pending if isinstance(e, np.ndarray)]
+        scored = iter(self._score(batch, topk, exclude_seen, at))
         for _, entry in pending:
             yield next(scored) if isinstance(entry, np.ndarray) else entry
 
@@ -215,22 +229,49 @@ class Recommender:
                 written += 1
         return written
 
-    def scores(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+    def scores(
+        self,
+        histories: Sequence[np.ndarray],
+        users: Sequence[int | None] | None = None,
+        times: Sequence[np.ndarray | None] | None = None,
+        at: float | None = None,
+    ) -> torch.Tensor:
         """[B, n_items] logits of the model's ``full_sort_predict`` for these histories (internal ids,
-        oldest first; the last MAX_ITEM_LIST_LENGTH are read)."""
+        oldest first; the last MAX_ITEM_LIST_LENGTH are read). A model that reads side information
+        (xLSTM4RecF) also gets each row's internal user id (None: unknown), the history's timestamps and
+        the request time ``at`` (unix seconds; None: no request-time term)."""
         max_len = self.config["MAX_ITEM_LIST_LENGTH"]
         windows = [h[-max_len:] for h in histories]
         item_seq = torch.zeros(len(windows), max_len, dtype=torch.long)
         for row, window in enumerate(windows):
             item_seq[row, : len(window)] = torch.as_tensor(window)
-        interaction = Interaction(
-            {
-                self.model.ITEM_SEQ: item_seq,
-                self.model.ITEM_SEQ_LEN: torch.tensor([len(w) for w in windows], dtype=torch.long),
-            }
-        ).to(self.config["device"])
+        fields = {
+            self.model.ITEM_SEQ: item_seq,
+            self.model.ITEM_SEQ_LEN: torch.tensor([len(w) for w in windows], dtype=torch.long),
+        }
+        fields.update(self._side_information(len(windows), max_len, users, times, at))
+        interaction = Interaction(fields).to(self.config["device"])
         with torch.no_grad():
             return self.model.full_sort_predict(interaction).float().cpu()
+
+    def _side_information(
+        self, rows: int, max_len: int, users: Sequence[int | None] | None, times: Sequence | None, at: float | None
+    ) -> dict[str, torch.Tensor]:
+        """The fields an xLSTM4RecF reads besides the items (none for other models). Unknown users get RecBole's
+        padding user (no features); unknown times give zero gaps."""
+        fields = {}
+        if getattr(self.model, "user_layer", None) is not None:
+            fields[self.model.USER_ID] = torch.tensor([u or 0 for u in (users or [None] * rows)], dtype=torch.long)
+        if getattr(self.model, "time_encoding", "none") != "none":
+            time_seq = torch.zeros(rows, max_len, dtype=torch.float64)
+            for row, row_times in enumerate(times or [None] * rows):
+                if row_times is not None and len(row_times):
+                    window = torch.as_tensor(row_times[-max_len:], dtype=torch.float64)
+                    time_seq[row, : len(window)] = window
+            fields[self.model.TIME_SEQ] = time_seq
+            if at is not None:
+                fields[self.model.TIME_FIELD] = torch.full((rows,), float(at), dtype=torch.float64)
+        return fields
 
     def rank(self, scores: torch.Tensor, seen: Sequence[np.ndarray | None], topk: int) -> list[list[RecommendedItem]]:
         """Top-k of each row of [B, n_items] logits; ``seen`` items (per row, or None) are left out.
@@ -263,12 +304,15 @@ class Recommender:
         ]
 
     def _score(
-        self, batch: list[tuple[str | None, np.ndarray]], topk: int, exclude_seen: bool
+        self, batch: list[tuple[str | None, np.ndarray]], topk: int, exclude_seen: bool, at: float | None = None
     ) -> list[Recommendations]:
         if not batch:
             return []
         histories = [history for _, history in batch]
-        ranked = self.rank(self.scores(histories), [h if exclude_seen else None for h in histories], topk)
+        users = [None if user is None else self.user_id(user) for user, _ in batch]
+        times = [self.times.get(u) if u is not None else None for u in users]
+        scores = self.scores(histories, users, times, at)
+        ranked = self.rank(scores, [h if exclude_seen else None for h in histories], topk)
         max_len = self.config["MAX_ITEM_LIST_LENGTH"]
         return [
             Recommendations(
@@ -305,16 +349,18 @@ def check_topk(topk: Any) -> None:
         raise ValueError(f"topk must be a whole number of at least 1, not {topk!r}")
 
 
-def _histories(dataset: Any) -> dict[int, np.ndarray]:
-    """Each user's items, oldest first, from the dataset RecBole loaded (before it is split): by user,
-    then time, ties kept in file order, as RecBole's own sequence building sorts them."""
+def _histories(dataset: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Each user's items and their timestamps (empty without a time field), oldest first, from the dataset
+    RecBole loaded (before it is split): by user, then time, ties kept in file order, as RecBole's own sequence
+    building sorts them."""
     inter = dataset.inter_feat
-    keys = [dataset.uid_field] + ([dataset.time_field] if dataset.time_field in inter else [])
+    timed = dataset.time_field in inter
+    keys = [dataset.uid_field] + ([dataset.time_field] if timed else [])
     ordered = inter.sort_values(keys, kind="stable")
-    return {
-        int(user): group.to_numpy(dtype=np.int64)
-        for user, group in ordered.groupby(dataset.uid_field, sort=True)[dataset.iid_field]
-    }
+    groups = ordered.groupby(dataset.uid_field, sort=True)
+    histories = {int(user): group.to_numpy(dtype=np.int64) for user, group in groups[dataset.iid_field]}
+    times = {int(user): group.to_numpy(dtype=np.float64) for user, group in groups[dataset.time_field]} if timed else {}
+    return histories, times
 
 
 def _titles(config: Any, dataset: Any) -> dict[int, str]:

@@ -32,6 +32,8 @@ class UserState:
     output: torch.Tensor | None = None  # [1, H] sequence output after the last item
     seen: set[int] = field(default_factory=set)
     length: int = 0
+    user: int | None = None  # the internal user id, for a model that reads user features
+    last_time: float | None = None  # the timestamp of the last interaction, for a model that reads time
 
     def nbytes(self) -> int:
         """Memory of the recurrent state: fixed, whatever the history's length."""
@@ -67,6 +69,9 @@ class StreamingRecommender:
         self.model = recommender.model
         self.device = recommender.config["device"]
         self.states: dict[str, UserState] = {}
+        # xLSTM4RecF: user features and the time since the last interaction condition the output
+        self.reads_time = getattr(self.model, "time_encoding", "none") != "none"
+        self.conditions = hasattr(self.model, "condition")
 
     @classmethod
     def from_checkpoint(
@@ -80,35 +85,43 @@ class StreamingRecommender:
         all of it counted as seen."""
         user = str(user)
         if user not in self.states:
-            state = self.states[user] = UserState()
             internal = self.recommender.user_id(user)
+            state = self.states[user] = UserState(user=internal)
             history = self.recommender.histories.get(internal) if internal is not None else None
             if history is not None and len(history):
-                self._advance(state, history[-self.recommender.config["MAX_ITEM_LIST_LENGTH"] :])
+                window = self.recommender.config["MAX_ITEM_LIST_LENGTH"]
+                times = self.recommender.times.get(internal)
+                self._advance(state, history[-window:], None if times is None else times[-window:])
                 state.seen.update(int(item) for item in history)
                 state.length = len(history)
         return self.states[user]
 
-    def add(self, user: str, item: str, topk: int = 10, exclude_seen: bool = True) -> Recommendations:
-        """Record that ``user`` interacted with ``item`` (a raw id) and return their new top-k."""
+    def add(
+        self, user: str, item: str, topk: int = 10, exclude_seen: bool = True, timestamp: float | None = None
+    ) -> Recommendations:
+        """Record that ``user`` interacted with ``item`` (a raw id) at ``timestamp`` (unix seconds; used by a model
+        that reads time, which then also ranks as of that moment) and return their new top-k."""
         state = self.state(user)
-        self._advance(state, self.recommender.item_ids([item]))
-        return self.recommend(user, topk=topk, exclude_seen=exclude_seen)
+        self._advance(state, self.recommender.item_ids([item]), None if timestamp is None else [timestamp])
+        return self.recommend(user, topk=topk, exclude_seen=exclude_seen, at=timestamp)
 
-    def extend(self, user: str, items: Sequence[str]) -> UserState:
+    def extend(self, user: str, items: Sequence[str], timestamps: Sequence[float] | None = None) -> UserState:
         """Several interactions, oldest first, without ranking after each."""
         state = self.state(user)
-        self._advance(state, self.recommender.item_ids(items))
+        self._advance(state, self.recommender.item_ids(items), timestamps)
         return state
 
-    def recommend(self, user: str, topk: int = 10, exclude_seen: bool = True) -> Recommendations:
+    def recommend(
+        self, user: str, topk: int = 10, exclude_seen: bool = True, at: float | None = None
+    ) -> Recommendations:
+        """``at``: the request time (unix seconds), for a model that reads the time since the last interaction."""
         check_topk(topk)
         state = self.state(user)
         if state.output is None:
             return self.recommender.popular(
                 str(user), topk, f"user {user!r} has no interactions yet: the most popular items of the training data"
             )
-        scores = self.model.score_all_items(state.output).float().cpu()
+        scores = self.model.score_all_items(self._output(state, at)).float().cpu()
         seen = np.fromiter(state.seen, dtype=np.int64) if exclude_seen else None
         items = self.recommender.rank(scores, [seen], topk)[0]
         return Recommendations(
@@ -120,16 +133,34 @@ class StreamingRecommender:
             model=f"{self.recommender.config['model']} (streaming)",
         )
 
-    def scores(self, user: str) -> torch.Tensor:
+    def scores(self, user: str, at: float | None = None) -> torch.Tensor:
         """[n_items] logits from the user's current state."""
         state = self.state(user)
         if state.output is None:
             raise ValueError(f"user {user!r} has no interactions yet")
-        return self.model.score_all_items(state.output).float().cpu()[0]
+        return self.model.score_all_items(self._output(state, at)).float().cpu()[0]
 
-    def _advance(self, state: UserState, items: np.ndarray) -> None:
-        for item in torch.as_tensor(items, dtype=torch.long, device=self.device):
-            state.output, state.blocks = self.model.step(item.view(1), state.blocks)
+    def _output(self, state: UserState, at: float | None) -> torch.Tensor:
+        """The state's sequence output, conditioned (xLSTM4RecF) on the user and the time since the last item."""
+        if not self.conditions:
+            return state.output
+        with torch.no_grad():
+            user = torch.tensor([state.user or 0], device=self.device)
+            gap = None
+            if self.reads_time and at is not None and state.last_time is not None:
+                gap = torch.tensor([at - state.last_time], dtype=torch.float64, device=self.device)
+            return self.model.condition(state.output, user, gap)
+
+    def _advance(self, state: UserState, items: np.ndarray, times: Sequence[float] | None = None) -> None:
+        times = [None] * len(items) if times is None else list(times)
+        for item, time in zip(torch.as_tensor(items, dtype=torch.long, device=self.device), times):
+            if self.reads_time:
+                gap = 0.0 if time is None or state.last_time is None else float(time) - state.last_time
+                step = self.model.step(item.view(1), state.blocks, torch.tensor([gap], device=self.device))
+                state.last_time = state.last_time if time is None else float(time)
+            else:
+                step = self.model.step(item.view(1), state.blocks)
+            state.output, state.blocks = step
             state.seen.add(int(item))
             state.length += 1
 
