@@ -259,5 +259,8 @@ def check_files(config: Any, dataset_dir: str, inter_paths: list[str]) -> list[s
                 f"Rename the column in {os.path.basename(path)}'s header.")  # fmt: skip
         duplicates = scan_rows(atomic, config, [id_field])
         if duplicates:
-            warnings.append(f"{path}: {duplicates} rows repeat an earlier row's {id_field}; RecBole keeps the last.")
+            warnings.append(
+                f"{path}: {duplicates} rows repeat an earlier row's {id_field}, so which row's features the model "
+                f"reads is not defined: keep one row per {id_field}."
+            )
     return warnings
