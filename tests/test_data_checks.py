@@ -101,3 +101,9 @@ def test_item_and_user_files_get_the_same_checks(tmp_path):
 def test_a_good_file_passes_and_missing_values_are_left_to_recbole(tmp_path):
     config = config_for(write(tmp_path, [HEADER, *ROWS[:5], "3\t4\t\t1001", *ROWS[5:]]), load_col=None)
     assert config["load_col"] is None and config.dataset_warnings == []
+
+
+def test_an_item_id_on_two_rows_of_the_item_file_is_warned(tmp_path):
+    items = ["item_id:token\tgenre:token_seq", *(f"{i}\tDrama" for i in range(1, 21)), "3\tComedy"]
+    config = config_for(write(tmp_path, [HEADER, *ROWS], item=items), load_col=None)
+    assert any("mine.item: 1 rows repeat an earlier row's item_id" in w for w in config.dataset_warnings)
