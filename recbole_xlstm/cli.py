@@ -123,6 +123,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     rec.add_argument("--user", type=str, default=None, help="a user id of the dataset (as in its .inter file)")
     rec.add_argument("--history", type=str, default=None, help="item ids, oldest first, separated by commas")
     rec.add_argument("--users", type=str, default=None, help="'all' or user ids separated by commas: write --output")
+    rec.add_argument(
+        "--user_features",
+        type=str,
+        default=None,
+        metavar="NAME=VALUE,...",
+        help="a new user's features (e.g. age=25,gender=F), ranked by a model that reads them (xLSTM4RecF)",
+    )
     rec.add_argument("--output", type=str, default=None, help="with --users: the CSV file to write")
     # a string: RecBole's own topk property (a list, e.g. --topk="[5,10]") shares the flag when training
     rec.add_argument("--topk", type=str, default="10", help="how many items")
@@ -149,13 +156,16 @@ def recommend(args: argparse.Namespace) -> list:
     from recbole_xlstm.serving.recommend import Recommender
 
     parser = args.parser
-    asked = [name for name in ("user", "history", "users") if getattr(args, name) is not None]
+    asked = [name for name in ("user", "history", "users", "user_features") if getattr(args, name) is not None]
     if not args.checkpoint:
         parser.error("--recommend needs --checkpoint=FILE (a .pth file under saved/)")
     if args.properties:
         parser.error(f"--recommend takes no {args.properties[0]}: its flags are listed under --help")
     if len(asked) != 1:
-        parser.error("--recommend needs exactly one of --user=ID, --history=ID,ID,... or --users=all|ID,ID,...")
+        parser.error(
+            "--recommend needs exactly one of --user=ID, --history=ID,ID,..., --users=all|ID,ID,... or "
+            "--user_features=NAME=VALUE,..."
+        )
     if args.users is not None and not args.output:
         parser.error("--users writes a CSV: add --output=FILE.csv")
     if args.output and args.users is None:
@@ -165,6 +175,12 @@ def recommend(args: argparse.Namespace) -> list:
     if not args.topk.isdigit() or int(args.topk) < 1:
         parser.error(f"--topk must be a whole number of at least 1, not {args.topk!r}")
     topk = int(args.topk)
+    profile = None
+    if args.user_features is not None:
+        pairs = [pair.split("=", 1) for pair in args.user_features.split(",") if pair.strip()]
+        if not pairs or any(len(pair) != 2 for pair in pairs):
+            parser.error(f"--user_features takes NAME=VALUE pairs separated by commas, not {args.user_features!r}")
+        profile = {name.strip(): value.strip() for name, value in pairs}
     recommender = Recommender.from_checkpoint(args.checkpoint, data_path=args.data_path, device=args.device)
     exclude_seen = not args.include_seen
     if args.users is not None:
@@ -172,7 +188,9 @@ def recommend(args: argparse.Namespace) -> list:
         written = recommender.write_csv(args.output, users, topk=topk, exclude_seen=exclude_seen)
         print(f"top {topk} for {written} users: {args.output}")
         return []
-    if args.user is not None:
+    if profile is not None:
+        result = recommender.for_profile(profile, topk=topk)
+    elif args.user is not None:
         result = recommender.for_user(args.user, topk=topk, exclude_seen=exclude_seen)
     else:
         items = [item.strip() for item in args.history.replace(" ", ",").split(",") if item.strip()]
@@ -233,13 +251,13 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from recbole_xlstm.model.validation import InvalidPropertyError
     from recbole_xlstm.pipeline import DatasetNotFoundError
     from recbole_xlstm.registry import UnknownModelError
-    from recbole_xlstm.serving.recommend import UnknownItemError
+    from recbole_xlstm.serving.recommend import UnknownFeatureError, UnknownItemError
     from recbole_xlstm.tuning.report import SearchExistsError
     from recbole_xlstm.tuning.space import HyperSpaceError
 
     return (
         CheckpointError, DatasetFormatError, DatasetNotFoundError, HyperSpaceError, InvalidPropertyError,
-        SearchExistsError, UnknownItemError, UnknownModelError,
+        SearchExistsError, UnknownFeatureError, UnknownItemError, UnknownModelError,
     )  # fmt: skip
 
 

@@ -31,7 +31,8 @@ TUNE_FLAGS = (
     "gpus_per_trial", "max_concurrent", "ray_address", "tune_dir", "tune_seed", "algo", "max_evals",
 )  # fmt: skip
 RECOMMEND_FLAGS = (
-    "recommend", "checkpoint", "user", "history", "users", "output", "topk", "include_seen", "data_path", "device",
+    "recommend", "checkpoint", "user", "history", "users", "user_features", "output", "topk", "include_seen",
+    "data_path", "device",
 )  # fmt: skip
 # set by RecBole's own run functions through config_dict (recbole.quick_start.run), not by any property file
 RECBOLE_RUN_NAMES = ("local_rank", "offset", "single_spec")

@@ -38,7 +38,7 @@ def write_dataset(root: Path, name: str = "feat", real_time: bool = True, missin
         genre = "" if missing_genre and item % 5 == 0 else genres
         items.append(f"{item}\t{genre}\t{item * 1.5}")
     users = ["user_id:token\tage:token\tgender:token"]
-    users += [f"{u}\t{20 + u % 4 * 10}\t{'FM'[u % 2]}" for u in range(1, 41)]
+    users += [f"{u}\t{20 + u % 4 * 10}\t{'FM'[u % 2]}" for u in range(1, 42)]  # 41: no interactions
     (folder / f"{name}.inter").write_text("\n".join(inter) + "\n")
     (folder / f"{name}.item").write_text("\n".join(items) + "\n")
     (folder / f"{name}.user").write_text("\n".join(users) + "\n")
@@ -216,7 +216,9 @@ def feature_stream(tmp_path_factory):
 
     root = write_dataset(tmp_path_factory.mktemp("served") / "data")
     result = run_recbole_xlstm(config_dict=config_dict(root, epochs=2, slstm_at=[1]))
-    return StreamingRecommender(Recommender.from_checkpoint(result["saved_model_file"], device="cpu"))
+    stream = StreamingRecommender(Recommender.from_checkpoint(result["saved_model_file"], device="cpu"))
+    stream.checkpoint = result["saved_model_file"]
+    return stream
 
 
 def test_a_dataset_user_streams_with_timestamps_as_the_recommender_scores_them(feature_stream):
@@ -245,3 +247,45 @@ def test_a_new_visitor_streams_item_by_item_as_the_forward_pass_scores_them(feat
         feature_stream.add("visitor", item, timestamp=stamp)
         expected = recommender.scores([recommender.item_ids(raw[:n])], [None], [np.array(stamps[:n])], at=stamp)[0]
         torch.testing.assert_close(feature_stream.scores("visitor", at=stamp), expected, **TOLERANCE)
+
+
+def test_a_new_user_is_ranked_from_their_features_and_each_profile_gets_its_own_ranking(feature_stream):
+    recommender = feature_stream.recommender
+    young = recommender.for_profile({"age": "20", "gender": "F"}, topk=25)
+    older = recommender.for_profile({"age": "50", "gender": "M"}, topk=25)
+    assert young.by_profile and "ranked by xLSTM4RecF from the user's features" in young.cold_start
+    assert [i.item_id for i in young.items] != [i.item_id for i in older.items]
+    assert "score" in young.table().splitlines()[2] and "count" not in young.table()
+    # a dataset user with features and no interactions: the same ranking as their profile given by hand
+    known = recommender.for_user("41", topk=25)
+    assert known.by_profile
+    by_hand = recommender.for_profile({"age": "30", "gender": "M"}, topk=25)  # user 41's row of the .user file
+    assert [i.item_id for i in known.items] == [i.item_id for i in by_hand.items]
+
+
+def test_a_profile_with_an_unknown_feature_or_value_is_refused(feature_stream):
+    from recbole_xlstm.serving.recommend import UnknownFeatureError
+
+    with pytest.raises(UnknownFeatureError, match="occupation: not a user feature this xLSTM4RecF reads; it reads "
+                       "age, gender"):  # fmt: skip
+        feature_stream.recommender.for_profile({"occupation": "writer"})
+    with pytest.raises(UnknownFeatureError, match="age='99' is not a value of the dataset's age"):
+        feature_stream.recommender.for_profile({"age": "99"})
+
+
+def test_the_command_ranks_a_new_user_from_features_given_on_the_command_line(feature_stream, capsys, monkeypatch):
+    import sys
+
+    from recbole_xlstm import cli
+
+    argv = ["--recommend", f"--checkpoint={feature_stream.checkpoint}", "--user_features=age=20,gender=F", "--topk=3"]
+    monkeypatch.setattr(sys, "argv", ["recbole-xlstm", *argv])
+    cli.main(argv)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1] == "cold start: no history was given: ranked by xLSTM4RecF from the user's features"
+    expected = feature_stream.recommender.for_profile({"age": "20", "gender": "F"}, topk=3)
+    assert [line.split()[1] for line in printed[3:]] == [i.item_id for i in expected.items]
+    monkeypatch.setattr(sys, "argv", ["recbole-xlstm", *argv[:2], "--user_features=age"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv[:2], "--user_features=age"])
+    assert exit_info.value.code == 2 and "takes NAME=VALUE pairs" in capsys.readouterr().err

@@ -9,6 +9,7 @@ RecBole's own code (token, token_seq, float and float_seq fields, ``pooling_mode
 from __future__ import annotations
 
 import torch
+from recbole.data.interaction import Interaction
 from recbole.model.layers import ContextSeqEmbAbstractLayer
 from recbole.utils import FeatureType
 from torch import nn
@@ -41,6 +42,16 @@ class UserFeatureEmbLayer(ContextSeqEmbAbstractLayer):
         sparse, dense = self.embed_input_fields(user_idx, None)
         tables = [t for t in (sparse["user"], dense["user"]) if t is not None]
         return torch.cat(tables, dim=-2)
+
+    def embed_profile(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[1, F, H] for a user who is not in the dataset: ``values`` holds each selected field as the dataset
+        stores it (token ids), one row. RecBole's layer reads its features from the table it was built with, so
+        it reads a one-row table of this profile instead, for this call."""
+        table, self.user_feat = self.user_feat, Interaction(values).to(self.device)
+        try:
+            return self.forward(torch.zeros(1, dtype=torch.long, device=self.device))
+        finally:
+            self.user_feat = table
 
 
 def check_fields(dataset, source: str, names: list[str]) -> None:

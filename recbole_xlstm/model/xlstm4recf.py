@@ -139,6 +139,13 @@ class xLSTM4RecF(xLSTM4Rec):
             seq_output = seq_output + self.request_encoder(request_gap)
         return seq_output
 
+    @torch.no_grad()
+    def profile_output(self, user: torch.Tensor | None = None, profile: dict | None = None) -> torch.Tensor:
+        """[1, H] (or [B, H] for ``user`` ids) for users with no history: their features alone, what ``condition``
+        adds to a history's output. ``profile``: the fields of a user the dataset does not have (token ids)."""
+        fields = self.user_layer.embed_profile(profile) if profile is not None else self.user_layer(user)
+        return self.user_projection(fields.reshape(fields.size(0), -1))
+
     def forward(
         self,
         item_seq: torch.Tensor,

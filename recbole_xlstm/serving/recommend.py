@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from recbole.data.interaction import Interaction
+from recbole.utils import FeatureType
 
 from recbole_xlstm.pipeline import (
     DatasetNotFoundError,
@@ -32,6 +33,10 @@ from recbole_xlstm.pipeline import (
 
 # Columns of a dataset's .item file that hold a title, in the order they are looked for.
 TITLE_FIELDS = ("title", "movie_title", "name", "item_name", "product_title")
+
+
+class UnknownFeatureError(ValueError):
+    """A profile names a feature the model does not read, or a value the dataset does not have."""
 
 
 class UnknownItemError(KeyError):
@@ -57,8 +62,9 @@ class Recommendations:
     history_length: int  # the user's whole history, of which ``history`` is the end
     items: list[RecommendedItem]
     excluded_seen: int = 0  # items of the history left out of the ranking
-    cold_start: str | None = None  # why the most popular items were returned instead of the model's
+    cold_start: str | None = None  # why there was no history to rank from, and what ranked the items instead
     model: str = ""
+    by_profile: bool = False  # a cold start ranked by the model from the user's features (else by popularity)
 
     def table(self) -> str:
         """What the command prints."""
@@ -72,10 +78,11 @@ class Recommendations:
                 f"{self.excluded_seen} seen items excluded"
             )
         width = max([5, *(len(str(item.title or "")) for item in self.items)])
-        score_name = "count" if self.cold_start else "score"
+        counts = self.cold_start and not self.by_profile
+        score_name = "count" if counts else "score"
         lines.append(f"{'rank':>4}  {'item':>8}  {'title':<{width}}  {score_name:>9}  {'probability':>11}")
         for item in self.items:
-            score = f"{item.score:9.0f}" if self.cold_start else f"{item.score:9.4f}"
+            score = f"{item.score:9.0f}" if counts else f"{item.score:9.4f}"
             lines.append(
                 f"{item.rank:>4}  {item.item_id:>8}  {item.title or '':<{width}}  {score}  {item.probability:11.6f}"
             )
@@ -172,6 +179,9 @@ class Recommender:
             internal = self.user_id(user)
             history = self.histories.get(internal) if internal is not None else None
             if history is None or len(history) == 0:
+                if internal is not None and self.reads_profiles:
+                    pending.append((str(user), self.from_profile(str(user), topk, internal=internal)))
+                    continue
                 reason = (
                     f"user {user!r} is not in dataset '{self.config['dataset']}'"
                     if internal is None
@@ -326,6 +336,66 @@ class Recommender:
             for (user, history), items in zip(batch, ranked)
         ]
 
+    @property
+    def reads_profiles(self) -> bool:
+        """Whether the model ranks from user features (xLSTM4RecF with user_features)."""
+        return getattr(self.model, "user_layer", None) is not None
+
+    def for_profile(self, profile: Mapping[str, str], topk: int = 10) -> Recommendations:
+        """A new user's top-k from their features alone (raw values, e.g. {"age": "25", "gender": "F"}), by a model
+        that reads user features; the most popular items for a model that does not. A feature left out is
+        missing, as RecBole fills it."""
+        check_topk(topk)
+        if not self.reads_profiles:
+            return self.popular(None, topk, f"{self.config['model']} reads no user features: the most popular items")
+        return self.from_profile(None, topk, profile=self.profile_ids(profile))
+
+    def profile_ids(self, profile: Mapping[str, str]) -> dict[str, torch.Tensor]:
+        """Raw feature values -> one row of the dataset's user table (token ids), for UserFeatureEmbLayer."""
+        fields = self.model.user_features
+        unknown = [name for name in profile if name not in fields]
+        if unknown:
+            raise UnknownFeatureError(
+                f"{', '.join(unknown)}: not a user feature this {self.config['model']} reads; it reads "
+                f"{', '.join(fields)}."
+            )
+        table = self.model.user_layer.user_feat
+        row = {}
+        for name in fields:
+            value = profile.get(name)
+            kind = self.dataset.field2type[name]
+            if kind not in (FeatureType.TOKEN, FeatureType.TOKEN_SEQ):
+                raise UnknownFeatureError(f"{name} is a {kind.value} feature; a profile takes token features only.")
+            tokens = [] if value is None else [value] if kind == FeatureType.TOKEN else str(value).split()
+            token_id = self.dataset.field2token_id[name]
+            bad = [t for t in tokens if t not in token_id]
+            if bad:
+                raise UnknownFeatureError(
+                    f"{name}={bad[0]!r} is not a value of the dataset's {name} (for example "
+                    f"{', '.join(repr(t) for t in list(token_id)[1:6])})."
+                )
+            ids = torch.zeros_like(table[name][:1])
+            if kind == FeatureType.TOKEN:
+                ids[0] = token_id[tokens[0]] if tokens else 0
+            else:
+                ids[0, : len(tokens)] = torch.tensor([token_id[t] for t in tokens][: ids.shape[1]])
+            row[name] = ids
+        return row
+
+    def from_profile(
+        self, name: str | None, topk: int, internal: int | None = None, profile: dict | None = None
+    ) -> Recommendations:
+        """Ranked by the model from the features of dataset user ``internal``, or of a ``profile`` (token ids)."""
+        device = self.config["device"]
+        user = None if internal is None else torch.tensor([internal], device=device)
+        output = self.model.profile_output(user=user, profile=profile)
+        items = self.rank(self.model.score_all_items(output).float().cpu(), [None], topk)[0]
+        who = f"user {name!r} has no interactions" if name is not None else "no history was given"
+        return Recommendations(
+            name, [], 0, items, model=self.config["model"], by_profile=True,
+            cold_start=f"{who}: ranked by {self.config['model']} from the user's features",
+        )  # fmt: skip
+
     def popular(self, user: str | None, topk: int, reason: str) -> Recommendations:
         counts = torch.as_tensor(self.popularity)
         top = torch.topk(counts, min(topk, int((counts > 0).sum())))
@@ -384,4 +454,4 @@ def _titles(config: Any, dataset: Any) -> dict[int, str]:
     return {token_id[item]: title for item, title in zip(frame[item_column], frame[title_column]) if item in token_id}
 
 
-__all__ = ["Recommendations", "RecommendedItem", "Recommender", "UnknownItemError"]
+__all__ = ["Recommendations", "RecommendedItem", "Recommender", "UnknownFeatureError", "UnknownItemError"]
