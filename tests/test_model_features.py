@@ -289,3 +289,17 @@ def test_the_command_ranks_a_new_user_from_features_given_on_the_command_line(fe
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*argv[:2], "--user_features=age"])
     assert exit_info.value.code == 2 and "takes NAME=VALUE pairs" in capsys.readouterr().err
+
+
+def test_a_new_streaming_user_with_a_profile_is_ranked_from_it_then_from_it_and_their_items(feature_stream):
+    recommender, model = feature_stream.recommender, feature_stream.model
+    profile = {"age": "20", "gender": "F"}
+    feature_stream.set_profile("newcomer", profile)
+    first = feature_stream.recommend("newcomer", topk=5)
+    assert first.by_profile
+    assert [i.item_id for i in first.items] == [i.item_id for i in recommender.for_profile(profile, topk=5).items]
+    feature_stream.add("newcomer", "4", timestamp=START)
+    with torch.no_grad():
+        output, _ = model.step(torch.tensor([int(recommender.item_ids(["4"])[0])]), None, torch.zeros(1))
+        expected = model.score_all_items(output + model.profile_output(profile=recommender.profile_ids(profile)))[0]
+    torch.testing.assert_close(feature_stream.scores("newcomer"), expected, **TOLERANCE)

@@ -129,11 +129,16 @@ class xLSTM4RecF(xLSTM4Rec):
         return self._normalise_input(embedded)
 
     def condition(
-        self, seq_output: torch.Tensor, user: torch.Tensor | None, request_gap: torch.Tensor | None
+        self,
+        seq_output: torch.Tensor,
+        user: torch.Tensor | None,
+        request_gap: torch.Tensor | None,
+        profile: dict | None = None,
     ) -> torch.Tensor:
-        """The sequence output with the user's features and the time since the last interaction added."""
-        if self.user_layer is not None and user is not None:
-            fields = self.user_layer(user)
+        """The sequence output with the user's features (of dataset user ids ``user``, or of a new user's
+        ``profile``) and the time since the last interaction added."""
+        if self.user_layer is not None and (user is not None or profile is not None):
+            fields = self.user_layer.embed_profile(profile) if profile is not None else self.user_layer(user)
             seq_output = seq_output + self.user_projection(fields.reshape(fields.size(0), -1))
         if self.request_encoder is not None and request_gap is not None:
             seq_output = seq_output + self.request_encoder(request_gap)

@@ -16,7 +16,7 @@ tolerance (tests/test_streaming.py) while it is at most MAX_ITEM_LIST_LENGTH lon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ class UserState:
     length: int = 0
     user: int | None = None  # the internal user id, for a model that reads user features
     last_time: float | None = None  # the timestamp of the last interaction, for a model that reads time
+    profile: dict | None = None  # a new user's features (token ids), for a model that reads user features
 
     def nbytes(self) -> int:
         """Memory of the recurrent state: fixed, whatever the history's length."""
@@ -96,6 +97,13 @@ class StreamingRecommender:
                 state.length = len(history)
         return self.states[user]
 
+    def set_profile(self, user: str, features: Mapping[str, str]) -> UserState:
+        """A new user's features (raw values, e.g. {"age": "25"}): a model that reads user features (xLSTM4RecF)
+        ranks from them before the first interaction, and adds them after it."""
+        state = self.state(user)
+        state.profile = self.recommender.profile_ids(features) if self.recommender.reads_profiles else None
+        return state
+
     def add(
         self, user: str, item: str, topk: int = 10, exclude_seen: bool = True, timestamp: float | None = None
     ) -> Recommendations:
@@ -118,6 +126,8 @@ class StreamingRecommender:
         check_topk(topk)
         state = self.state(user)
         if state.output is None:
+            if self.recommender.reads_profiles and (state.profile is not None or state.user is not None):
+                return self.recommender.from_profile(str(user), topk, internal=state.user, profile=state.profile)
             return self.recommender.popular(
                 str(user), topk, f"user {user!r} has no interactions yet: the most popular items of the training data"
             )
@@ -149,7 +159,7 @@ class StreamingRecommender:
             gap = None
             if self.reads_time and at is not None and state.last_time is not None:
                 gap = torch.tensor([at - state.last_time], dtype=torch.float64, device=self.device)
-            return self.model.condition(state.output, user, gap)
+            return self.model.condition(state.output, user, gap, state.profile)
 
     def _advance(self, state: UserState, items: np.ndarray, times: Sequence[float] | None = None) -> None:
         times = [None] * len(items) if times is None else list(times)
