@@ -107,9 +107,8 @@ def main() -> None:
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
 
-    import yaml
-
     import recbole
+    import yaml
     from paired_bootstrap import paired_bootstrap
 
     from recbole_xlstm.provenance import environment
