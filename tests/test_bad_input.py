@@ -46,6 +46,12 @@ def hashes(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def interruptible() -> None:
+    """In the child, before Python starts: Ctrl-C's default disposition. A shell starts background jobs (CI's
+    runner may be one) with SIGINT ignored, and Python then never raises KeyboardInterrupt; a terminal does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def command(folder: Path, *argv: str, **popen) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     env.pop("RECBOLE_XLSTM_DEBUG", None)
@@ -167,7 +173,7 @@ def test_duplicated_rows_are_counted_in_the_log(workspace):
 def test_ctrl_c_during_training_says_where_keeps_the_best_checkpoint_and_exits_130(workspace):
     checkpoints = workspace / "interrupted"
     run = command(workspace, *data("tiny", "--epochs"), f"--checkpoint_dir={checkpoints}", "--epochs=100000",
-                  "--stopping_step=100000")  # fmt: skip
+                  "--stopping_step=100000", preexec_fn=interruptible)  # fmt: skip
     deadline = time.time() + 300
     while not list(checkpoints.glob("*.pth")) and time.time() < deadline and run.poll() is None:
         time.sleep(0.5)

@@ -65,6 +65,13 @@ def test_a_trial_reports_validation_each_epoch_and_never_evaluates_test(tiny_con
     )
 
 
+def test_a_trial_ignores_the_ray_workers_own_command_line(tiny_config, tmp_path, monkeypatch):
+    # Ray 2.6.3 starts workers with --node-ip-address=... and the like; RecBole's Config would read them
+    monkeypatch.setattr(sys, "argv", ["default_worker.py", "--node-ip-address=127.0.0.1", "--object-store-name=x"])
+    outcome = run_trial(_setup(tiny_config, epochs=1), {"learning_rate": 0.01}, str(tmp_path), lambda metrics: None)
+    assert outcome["status"] != "skipped", outcome
+
+
 def test_a_trial_uses_the_sampled_values(tiny_config, tmp_path, monkeypatch):
     seen = {}
     real_config = pipeline.Config
@@ -207,6 +214,8 @@ def test_max_concurrent_caps_the_trials_running_at_once(local_ray, tiny_config, 
             search_alg=search_alg, scheduler="fifo", cpus_per_trial=0.25, max_concurrent=1)  # fmt: skip
     intervals = trial_intervals(tmp_path / "out")
     assert len(intervals) == 3
+    with open(tmp_path / "out" / "trials.csv") as f:
+        assert {r["status"] for r in csv.DictReader(f)} == {"completed"}  # trained, not skipped
     for (_, previous_end), (start, _) in zip(intervals, intervals[1:]):
         assert start >= previous_end - 0.5, intervals
 

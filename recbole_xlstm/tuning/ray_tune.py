@@ -14,7 +14,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,19 @@ def trial_config(setup: TrialSetup, params: dict[str, Any], trial_dir: str, gpu_
     return config
 
 
+@contextmanager
+def without_the_workers_command_line() -> Iterator[None]:
+    """RecBole's Config reads sys.argv. In a Ray worker that is Ray's own command line (``--node-ip-address=...``,
+    which the plugin would refuse as unknown properties), not the user's: the driver already passed the user's
+    ``--key=value`` properties in the trial's config_dict."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def run_trial(
     setup: TrialSetup,
     params: dict[str, Any],
@@ -118,10 +132,11 @@ def run_trial(
     itself (epochs or RecBole's early stopping), and returns what it wrote.
     """
     try:
-        config = checked_config(
-            config_file_list=setup.config_file_list or None,
-            config_dict=trial_config(setup, params, trial_dir, gpu_ids or []),
-        )
+        with without_the_workers_command_line():
+            config = checked_config(
+                config_file_list=setup.config_file_list or None,
+                config_dict=trial_config(setup, params, trial_dir, gpu_ids or []),
+            )
     except InvalidPropertyError as err:
         # no report: a result without the metric would make Ray fail the trial
         outcome = {"status": "skipped", "reason": str(err)}
