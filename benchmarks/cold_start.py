@@ -114,6 +114,8 @@ def main() -> None:
     from recbole_xlstm.provenance import environment
     from recbole_xlstm.quick_start import run_recbole_xlstm
 
+    command = " ".join(["python", *map(shlex.quote, sys.argv)])
+    sys.argv = sys.argv[:1]  # RecBole's Config would read this script's flags as its properties
     source = Path(args.data_path or Path(recbole.__file__).parent / "dataset_example") / args.dataset
     inter, users = read_atomic(source / f"{args.dataset}.inter"), read_atomic(source / f"{args.dataset}.user")
     held, held_first = split_users(inter, args.holdout)
@@ -142,7 +144,7 @@ def main() -> None:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     summary = {
-        "command": " ".join(["python", *map(shlex.quote, sys.argv)]),
+        "command": command,
         "date": time.strftime("%Y-%m-%d"),
         "environment": environment(),
         "held_out_users": len(held),
