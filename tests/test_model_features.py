@@ -206,6 +206,8 @@ def test_xlstm4rec_properties_are_read_first_then_its_own(root):
     config = Config(model="xLSTM4RecF", dataset="ml-100k")
     assert config["mlstm_proj_factor"] == 2.0 and config["time_encoding"] == "buckets"
     assert config["selected_features"] == [] and config["train_neg_sample_args"]["distribution"] == "none"
+    # RecBole's ml-100k.yaml scales every float field to [0, 1], timestamps included: not for a model that reads time
+    assert config["normalize_all"] is False and Config(model="xLSTM4Rec", dataset="ml-100k")["normalize_all"] is True
 
 
 @pytest.fixture(scope="module")
