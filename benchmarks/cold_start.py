@@ -47,7 +47,9 @@ def split_users(inter: pd.DataFrame, holdout: float) -> tuple[set[str], pd.DataF
 
 
 def write_training_copy(source: Path, target: Path, dataset: str, held: set[str]) -> None:
-    """The dataset without the held-out users' interactions and .user rows (their .item file unchanged)."""
+    """The dataset without the held-out users' interactions and .user rows (their .item file unchanged), under
+    ``target``'s own name: RecBole 1.2.1's Config reads a dataset named ml-100k from its bundled copy whatever
+    data_path says."""
     target.mkdir(parents=True)
     for suffix in ("inter", "user", "item"):
         path = source / f"{dataset}.{suffix}"
@@ -56,7 +58,7 @@ def write_training_copy(source: Path, target: Path, dataset: str, held: set[str]
         frame = read_atomic(path)
         if suffix in ("inter", "user"):
             frame = frame[~frame["user_id:token"].isin(held)]
-        frame.to_csv(target / path.name, sep="\t", index=False)
+        frame.to_csv(target / f"{target.name}.{suffix}", sep="\t", index=False)
 
 
 def ranks_of(scores: torch.Tensor, target: int) -> int:
@@ -120,7 +122,8 @@ def main() -> None:
     inter, users = read_atomic(source / f"{args.dataset}.inter"), read_atomic(source / f"{args.dataset}.user")
     held, held_first = split_users(inter, args.holdout)
     work = Path(tempfile.mkdtemp(prefix="cold_start_"))
-    write_training_copy(source, work / "data" / args.dataset, args.dataset, held)
+    seen = f"{args.dataset}-seen"  # the training copy's dataset name
+    write_training_copy(source, work / "data" / seen, args.dataset, held)
     columns = [c.split(":")[0] for c in users.columns]
     per_seed = []
     for seed in args.seeds:
@@ -131,7 +134,7 @@ def main() -> None:
             **{k: yaml.safe_load(v) for k, v in (e.split("=", 1) for e in args.extra)},
         }  # fmt: skip
         os.chdir(work)
-        result = run_recbole_xlstm("xLSTM4RecF", args.dataset, config_dict=config)
+        result = run_recbole_xlstm("xLSTM4RecF", seen, config_dict=config)
         rows = evaluate(result["saved_model_file"], work / "data", held_first, users, args.user_features)
         per_seed.append({"seed": seed, "test_ndcg@10_of_the_seen_users": result["test_result"]["ndcg@10"],
                          "rows": rows})  # fmt: skip
