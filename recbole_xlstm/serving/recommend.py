@@ -272,7 +272,7 @@ class Recommender:
         fields = {}
         if getattr(self.model, "user_layer", None) is not None:
             fields[self.model.USER_ID] = torch.tensor([u or 0 for u in (users or [None] * rows)], dtype=torch.long)
-        if getattr(self.model, "time_encoding", "none") != "none":
+        if self.reads_time:
             time_seq = torch.zeros(rows, max_len, dtype=torch.float64)
             for row, row_times in enumerate(times or [None] * rows):
                 if row_times is not None and len(row_times):
@@ -335,6 +335,11 @@ class Recommender:
             )
             for (user, history), items in zip(batch, ranked)
         ]
+
+    @property
+    def reads_time(self) -> bool:
+        """Whether the model reads the time between interactions (xLSTM4RecF with a time_encoding)."""
+        return getattr(self.model, "time_encoding", "none") != "none"
 
     @property
     def reads_profiles(self) -> bool:

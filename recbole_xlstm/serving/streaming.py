@@ -71,7 +71,7 @@ class StreamingRecommender:
         self.device = recommender.config["device"]
         self.states: dict[str, UserState] = {}
         # xLSTM4RecF: user features and the time since the last interaction condition the output
-        self.reads_time = getattr(self.model, "time_encoding", "none") != "none"
+        self.reads_time = recommender.reads_time
         self.conditions = hasattr(self.model, "condition")
 
     @classmethod
